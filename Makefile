@@ -1,0 +1,47 @@
+# Pastra: `make run` serves the app, `make test` runs the whole suite. Both work from a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export DJANGO_SETTINGS_MODULE := pastra_site.settings
+
+.PHONY: run test lint bench migrate superuser clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+migrate: $(VENV)/.runtime
+	$(BIN)/python manage.py migrate --noinput
+
+run: migrate
+	$(BIN)/daphne -b $(HOST) -p $(PORT) --websocket_timeout 86400 \
+		--websocket-max-message-size 1048576 pastra_site.asgi:application
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# Browser tests run in their own pytest process: they allow sync ORM calls in Playwright's loop.
+test: $(VENV)/.dev lint
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/pytest -m "not e2e"
+	$(BIN)/pytest -m e2e tests/e2e
+
+bench: $(VENV)/.dev
+	$(BIN)/python -m bench $(if $(QUICK),--quick,)
+
+superuser: migrate
+	$(BIN)/python manage.py createsuperuser
+
+clean:
+	rm -rf $(VENV) static-collected .pytest_cache .ruff_cache

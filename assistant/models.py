@@ -1,0 +1,168 @@
+"""Users, conversation records with their ordered event log, and personal access tokens."""
+
+import uuid
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+
+class User(AbstractUser):
+    """Pastra's user. Staff may override the deployment's quotas per user (null = default)."""
+
+    max_sessions = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Concurrent live sessions; empty = deployment default."
+    )
+    daily_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Live seconds per day; empty = deployment default."
+    )
+
+    def effective_max_sessions(self) -> int:
+        if self.max_sessions is not None:
+            return self.max_sessions
+        return settings.PASTRA_MAX_SESSIONS_PER_USER
+
+    def effective_daily_seconds(self) -> int:
+        if self.daily_seconds is not None:
+            return self.daily_seconds
+        return settings.PASTRA_DAILY_SECONDS_PER_USER
+
+
+class Conversation(models.Model):
+    """One live session as the user sees it: it survives upstream reconnects and resumptions."""
+
+    class ClientKind(models.TextChoices):
+        WEB = "web", "Web app"
+        SDK = "sdk", "Gemini-compatible client"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        ENDED = "ended", "Ended"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
+    )
+    title = models.CharField(max_length=200, blank=True)
+    model = models.CharField(max_length=120)
+    voice = models.CharField(max_length=60, blank=True)
+    client_kind = models.CharField(max_length=8, choices=ClientKind, default=ClientKind.WEB)
+    status = models.CharField(max_length=8, choices=Status, default=Status.ACTIVE)
+    end_reason = models.CharField(max_length=200, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    # Upstream (Gemini) resumption handle: server-side only, never sent to a client.
+    resumption_handle = models.TextField(blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    response_tokens = models.PositiveIntegerField(default=0)
+    total_tokens = models.PositiveIntegerField(default=0)
+    seconds_used = models.FloatField(default=0)
+    has_tool_calls = models.BooleanField(default=False)
+    has_errors = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["user", "-started_at"])]
+
+    def __str__(self):
+        return self.title or f"Conversation {self.id}"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
+
+
+class ConversationEvent(models.Model):
+    """One entry of a conversation's ordered log. `seq` is dense and unique per conversation."""
+
+    class Kind(models.TextChoices):
+        USER_TEXT = "user_text", "User text"
+        INPUT_TRANSCRIPT = "input_transcript", "User speech (transcript)"
+        MODEL_TEXT = "model_text", "Model text"
+        OUTPUT_TRANSCRIPT = "output_transcript", "Model speech (transcript)"
+        TOOL_CALL = "tool_call", "Tool call"
+        TOOL_RESULT = "tool_result", "Tool result"
+        CODE_EXECUTION = "code_execution", "Code execution"
+        CODE_RESULT = "code_result", "Code execution result"
+        GROUNDING = "grounding", "Search grounding"
+        INTERRUPTION = "interruption", "Interruption"
+        ERROR = "error", "Error"
+        USAGE = "usage", "Token usage"
+        SESSION = "session", "Session event"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveIntegerField()
+    turn = models.PositiveIntegerField(default=0)
+    kind = models.CharField(max_length=20, choices=Kind)
+    text = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["conversation", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "seq"], name="event_seq_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} #{self.seq}"
+
+    @property
+    def role(self) -> str:
+        if self.kind in {self.Kind.USER_TEXT, self.Kind.INPUT_TRANSCRIPT}:
+            return "user"
+        if self.kind in {self.Kind.MODEL_TEXT, self.Kind.OUTPUT_TRANSCRIPT}:
+            return "model"
+        return "system"
+
+
+class AccessToken(models.Model):
+    """A personal access token for the Gemini-compatible socket. Only its SHA-256 is stored."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_tokens"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, help_text="First characters, to recognise it.")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class LiveSession(models.Model):
+    """A lease held by a worker while a live socket is open: counts concurrent sessions across
+    workers. Renewed by the holder (`heartbeat_at`); a lease not renewed in time is stale (the
+    worker died) and no longer counts."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="live_sessions"
+    )
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="live_sessions"
+    )
+    worker = models.CharField(max_length=120, help_text="host:pid of the worker holding it")
+    client_kind = models.CharField(max_length=8, choices=Conversation.ClientKind)
+    started_at = models.DateTimeField(auto_now_add=True)
+    heartbeat_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self):
+        return f"live session {self.id} ({self.worker})"

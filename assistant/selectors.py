@@ -1,0 +1,90 @@
+"""Every read of Pastra's tables that is more than a one-liner. `<entity>_<query>`."""
+
+from datetime import datetime, time, timedelta
+
+from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
+from django.utils import timezone
+
+from assistant.models import AccessToken, Conversation, ConversationEvent, User
+
+TEXT_KINDS = (
+    ConversationEvent.Kind.USER_TEXT,
+    ConversationEvent.Kind.INPUT_TRANSCRIPT,
+    ConversationEvent.Kind.MODEL_TEXT,
+    ConversationEvent.Kind.OUTPUT_TRANSCRIPT,
+)
+
+
+def conversation_list_for_user(*, user: User, query: str = "") -> QuerySet[Conversation]:
+    """A user's own conversations, newest first; `query` matches title or any transcript text."""
+    qs = Conversation.objects.filter(user=user)
+    if query := query.strip():
+        matching = ConversationEvent.objects.filter(
+            conversation=OuterRef("pk"), kind__in=TEXT_KINDS, text__icontains=query
+        )
+        qs = qs.filter(Q(title__icontains=query) | Exists(matching))
+    return qs.order_by("-started_at")
+
+
+def conversation_get_for_user(*, user: User, conversation_id) -> Conversation:
+    """Raises Conversation.DoesNotExist for another user's conversation (views turn it into 404)."""
+    return Conversation.objects.get(pk=conversation_id, user=user)
+
+
+def conversation_events(*, conversation: Conversation) -> QuerySet[ConversationEvent]:
+    return conversation.events.order_by("seq")
+
+
+def conversation_export(*, conversation: Conversation) -> dict:
+    """A self-contained JSON-able record of one conversation and its events."""
+    return {
+        "id": str(conversation.id),
+        "title": conversation.title,
+        "user": conversation.user.get_username(),
+        "model": conversation.model,
+        "voice": conversation.voice,
+        "client_kind": conversation.client_kind,
+        "status": conversation.status,
+        "end_reason": conversation.end_reason,
+        "started_at": conversation.started_at.isoformat(),
+        "ended_at": conversation.ended_at.isoformat() if conversation.ended_at else None,
+        "seconds_used": round(conversation.seconds_used, 3),
+        "usage": {
+            "prompt_tokens": conversation.prompt_tokens,
+            "response_tokens": conversation.response_tokens,
+            "total_tokens": conversation.total_tokens,
+        },
+        "events": [
+            {
+                "seq": e.seq,
+                "turn": e.turn,
+                "kind": e.kind,
+                "text": e.text,
+                "data": e.data,
+                "duration_ms": e.duration_ms,
+                "created_at": e.created_at.isoformat(),
+            }
+            for e in conversation_events(conversation=conversation)
+        ],
+    }
+
+
+def access_token_list_for_user(*, user: User) -> QuerySet[AccessToken]:
+    return AccessToken.objects.filter(user=user).order_by("-created_at")
+
+
+def user_live_seconds_today(*, user_id: int, now: datetime | None = None) -> float:
+    """Live seconds used by conversations started since local midnight (TIME_ZONE)."""
+    now = timezone.localtime(now or timezone.now())
+    midnight = timezone.make_aware(datetime.combine(now.date(), time.min), now.tzinfo)
+    total = Conversation.objects.filter(user_id=user_id, started_at__gte=midnight).aggregate(
+        s=Sum("seconds_used")
+    )["s"]
+    return float(total or 0.0)
+
+
+def conversation_active_count(*, user_id: int, stale_after: timedelta | None = None) -> int:
+    qs = Conversation.objects.filter(user_id=user_id, status=Conversation.Status.ACTIVE)
+    if stale_after is not None:
+        qs = qs.filter(started_at__gte=timezone.now() - stale_after)
+    return qs.count()

@@ -1,0 +1,167 @@
+"""Every write to Pastra's tables. Sync, keyword-only, `<entity>_<action>`; async callers wrap
+them with `channels.db.database_sync_to_async` (see assistant/live/recorder.py)."""
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import F, Max
+from django.utils import timezone
+
+from assistant.models import AccessToken, Conversation, ConversationEvent, User
+
+TOKEN_PREFIX = "pst_"  # noqa: S105 (a public marker, not a secret)
+_TITLE_KINDS = {ConversationEvent.Kind.USER_TEXT, ConversationEvent.Kind.INPUT_TRANSCRIPT}
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One event to append to a conversation's log (built in memory, written in batches)."""
+
+    kind: str
+    text: str = ""
+    data: dict = field(default_factory=dict)
+    turn: int = 0
+    duration_ms: int | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    response_tokens: int = 0
+    total_tokens: int = 0
+
+
+def conversation_start(
+    *,
+    user_id: int,
+    model: str,
+    voice: str = "",
+    client_kind: str = Conversation.ClientKind.WEB,
+) -> Conversation:
+    return Conversation.objects.create(
+        user_id=user_id, model=model, voice=voice, client_kind=client_kind
+    )
+
+
+@transaction.atomic
+def conversation_record(
+    *,
+    conversation_id,
+    events: Iterable[EventRecord] = (),
+    usage: Usage | None = None,
+    seconds: float = 0.0,
+    resumption_handle: str | None = None,
+) -> int:
+    """Append events (dense `seq`), add usage and live seconds, keep the latest handle.
+
+    One transaction per batch: the recorder calls this once per turn, not per fragment.
+    Returns the number of events written.
+    """
+    conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+    events = list(events)
+    now = timezone.now()
+    next_seq = (conversation.events.aggregate(m=Max("seq"))["m"] or 0) + 1
+    rows = [
+        ConversationEvent(
+            conversation_id=conversation.pk,
+            seq=next_seq + i,
+            turn=e.turn,
+            kind=e.kind,
+            text=e.text,
+            data=e.data,
+            duration_ms=e.duration_ms,
+            created_at=e.created_at or now,
+        )
+        for i, e in enumerate(events)
+    ]
+    ConversationEvent.objects.bulk_create(rows)
+
+    changes: dict = {}
+    if usage is not None:
+        changes["prompt_tokens"] = F("prompt_tokens") + usage.prompt_tokens
+        changes["response_tokens"] = F("response_tokens") + usage.response_tokens
+        changes["total_tokens"] = F("total_tokens") + usage.total_tokens
+    if seconds:
+        changes["seconds_used"] = F("seconds_used") + seconds
+    if resumption_handle is not None:
+        changes["resumption_handle"] = resumption_handle
+    kinds = {e.kind for e in events}
+    if kinds & {ConversationEvent.Kind.TOOL_CALL, ConversationEvent.Kind.CODE_EXECUTION}:
+        changes["has_tool_calls"] = True
+    if ConversationEvent.Kind.ERROR in kinds:
+        changes["has_errors"] = True
+    if not conversation.title:
+        first = next((e.text for e in events if e.kind in _TITLE_KINDS and e.text.strip()), "")
+        if first:
+            changes["title"] = first.strip()[:200]
+    if changes:
+        Conversation.objects.filter(pk=conversation.pk).update(**changes)
+    return len(rows)
+
+
+def conversation_end(
+    *,
+    conversation_id,
+    reason: str,
+    status: str = Conversation.Status.ENDED,
+) -> bool:
+    """Mark a conversation ended (idempotent: an already ended one keeps its first reason)."""
+    updated = Conversation.objects.filter(
+        pk=conversation_id, status=Conversation.Status.ACTIVE
+    ).update(status=status, end_reason=reason[:200], ended_at=timezone.now())
+    return bool(updated)
+
+
+def conversation_reopen(*, conversation_id) -> None:
+    """A client came back to an ended conversation (resume): it is active again."""
+    Conversation.objects.filter(pk=conversation_id).update(
+        status=Conversation.Status.ACTIVE, ended_at=None, end_reason=""
+    )
+
+
+def conversation_delete(*, user: User, conversation_id) -> bool:
+    deleted, _ = Conversation.objects.filter(pk=conversation_id, user=user).delete()
+    return bool(deleted)
+
+
+def _hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def access_token_create(*, user: User, name: str) -> tuple[AccessToken, str]:
+    """Create a token; returns (record, raw token). The raw token is not stored anywhere."""
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = AccessToken.objects.create(
+        user=user,
+        name=name.strip()[:100] or "token",
+        prefix=raw[: len(TOKEN_PREFIX) + 6],
+        token_hash=_hash_token(raw),
+    )
+    return token, raw
+
+
+def access_token_revoke(*, user: User, token_id: int) -> bool:
+    updated = AccessToken.objects.filter(pk=token_id, user=user, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    return bool(updated)
+
+
+def access_token_authenticate(*, raw: str) -> User | None:
+    """The active user owning this raw token, or None. Records the use."""
+    if not raw or not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
+        return None
+    token = (
+        AccessToken.objects.select_related("user")
+        .filter(token_hash=_hash_token(raw), revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    if token is None:
+        return None
+    AccessToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    return token.user

@@ -1,0 +1,238 @@
+"""The user's pages: the assistant shell, conversation history, and personal access tokens.
+
+Thin adapters: reads go through assistant.selectors, writes through assistant.services.
+"""
+
+import json
+import logging
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from assistant import control, personas, selectors, services
+from assistant.forms import AccessTokenCreateForm, ConversationSearchForm
+from assistant.models import Conversation, ConversationEvent
+
+logger = logging.getLogger(__name__)
+
+CONVERSATIONS_PER_PAGE = 20
+LIVE_WS_PATH = "/ws/live/"
+
+Kind = ConversationEvent.Kind
+
+
+@login_required
+@require_GET
+def talk(request):
+    # Everything the browser needs to open a session; never a key or other secret.
+    config = {
+        "wsPath": LIVE_WS_PATH,
+        "model": settings.PASTRA_MODEL,
+        "voice": settings.PASTRA_VOICE,
+        "emulator": settings.PASTRA_UPSTREAM_IS_EMULATOR,
+        "personas": personas.PERSONAS,
+        "voices": personas.VOICES,
+    }
+    return render(
+        request,
+        "assistant/talk.html",
+        {"config": config, "emulator": settings.PASTRA_UPSTREAM_IS_EMULATOR},
+    )
+
+
+@login_required
+@require_GET
+def conversation_list(request):
+    form = ConversationSearchForm(request.GET)
+    query = form.cleaned_data["q"] if form.is_valid() else ""
+    conversations = selectors.conversation_list_for_user(user=request.user, query=query)
+    page = Paginator(conversations, CONVERSATIONS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "assistant/conversation_list.html",
+        {"form": form, "query": query, "page": page},
+    )
+
+
+def _own_conversation(request, conversation_id) -> Conversation:
+    try:
+        return selectors.conversation_get_for_user(
+            user=request.user, conversation_id=conversation_id
+        )
+    except Conversation.DoesNotExist:
+        raise Http404("No such conversation.") from None
+
+
+@login_required
+@require_GET
+def conversation_detail(request, conversation_id):
+    conversation = _own_conversation(request, conversation_id)
+    events = selectors.conversation_events(conversation=conversation)
+    return render(
+        request,
+        "assistant/conversation_detail.html",
+        {"conversation": conversation, "timeline": [timeline_item(e) for e in events]},
+    )
+
+
+@login_required
+@require_GET
+@never_cache
+def conversation_export(request, conversation_id):
+    conversation = _own_conversation(request, conversation_id)
+    response = JsonResponse(
+        selectors.conversation_export(conversation=conversation),
+        json_dumps_params={"indent": 2, "ensure_ascii": False},
+    )
+    filename = f"pastra-conversation-{conversation.pk}.json"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def conversation_delete(request, conversation_id):
+    conversation = _own_conversation(request, conversation_id)
+    if request.method == "POST":
+        if conversation.status == Conversation.Status.ACTIVE:
+            # End it first, so its worker stops writing to a record that is going away.
+            try:
+                control.end_sessions(
+                    conversation_id=conversation.pk, reason="This conversation was deleted."
+                )
+            except Exception:  # a down channel layer must not block deleting
+                logger.warning(
+                    "conv=%s delete: live session not signalled", conversation.pk, exc_info=True
+                )
+        services.conversation_delete(user=request.user, conversation_id=conversation.pk)
+        messages.success(request, f"Deleted “{conversation}”.")
+        return redirect("assistant:conversation_list")
+    return render(
+        request, "assistant/conversation_confirm_delete.html", {"conversation": conversation}
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@never_cache
+def token_list(request):
+    """GET lists tokens; POST creates one and shows it in this response, once, and never again."""
+    created = raw_token = None
+    if request.method == "POST":
+        form = AccessTokenCreateForm(request.POST)
+        if form.is_valid():
+            created, raw_token = services.access_token_create(
+                user=request.user, name=form.cleaned_data["name"]
+            )
+            form = AccessTokenCreateForm()
+    else:
+        form = AccessTokenCreateForm()
+    return render(
+        request,
+        "assistant/token_list.html",
+        {
+            "form": form,
+            "tokens": selectors.access_token_list_for_user(user=request.user),
+            "created": created,
+            "raw_token": raw_token,
+        },
+    )
+
+
+@login_required
+@require_POST
+def token_revoke(request, token_id):
+    if services.access_token_revoke(user=request.user, token_id=token_id):
+        messages.success(request, "Token revoked. Clients using it can no longer connect.")
+    else:
+        messages.info(request, "That token was already revoked or does not exist.")
+    return redirect("assistant:token_list")
+
+
+# --- Transcript timeline (presentation only) -------------------------------------------------
+
+
+def _pretty_json(value) -> str:
+    if value in (None, "", {}, []):
+        return ""
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _web_url(value) -> str:
+    """Only http(s) links are rendered as links (a model could cite a javascript: URL)."""
+    url = str(value or "")
+    return url if urlsplit(url).scheme in ("http", "https") else ""
+
+
+def _grounding(data: dict) -> tuple[list[dict], list[str]]:
+    sources = data.get("sources")
+    if sources is None:
+        chunks = data.get("groundingChunks") or data.get("grounding_chunks") or []
+        sources = [c.get("web") or {} for c in chunks if isinstance(c, dict)]
+    links = []
+    for source in sources:
+        if not isinstance(source, dict):
+            continue
+        url = _web_url(source.get("uri") or source.get("url"))
+        title = source.get("title") or source.get("domain") or url
+        if url or title:
+            links.append({"url": url, "title": str(title)})
+    queries = (
+        data.get("queries") or data.get("webSearchQueries") or data.get("web_search_queries") or []
+    )
+    return links, [str(q) for q in queries if q]
+
+
+def timeline_item(event: ConversationEvent) -> dict:
+    """What the transcript template needs for one event, whatever shape its `data` has."""
+    data = event.data if isinstance(event.data, dict) else {"value": event.data}
+    item = {
+        "event": event,
+        "kind": event.kind,
+        "role": event.role,
+        "label": event.get_kind_display(),
+        "text": event.text,
+    }
+    if event.kind == Kind.TOOL_CALL:
+        item["name"] = data.get("name") or event.text
+        item["detail"] = _pretty_json(data.get("args", data.get("arguments")))
+    elif event.kind == Kind.TOOL_RESULT:
+        item["name"] = data.get("name") or event.text
+        result = data.get("response", data.get("result", data.get("output")))
+        item["detail"] = _pretty_json(result)
+        item["error"] = data.get("error") or ""
+    elif event.kind == Kind.CODE_EXECUTION:
+        item["code"] = data.get("code") or event.text
+        item["language"] = str(data.get("language") or "").lower()
+    elif event.kind == Kind.CODE_RESULT:
+        item["output"] = data.get("output") or event.text
+        item["outcome"] = data.get("outcome") or ""
+    elif event.kind == Kind.GROUNDING:
+        item["sources"], item["queries"] = _grounding(data)
+    elif event.kind == Kind.USAGE:
+        item["usage"] = [
+            (key.replace("_", " "), value)
+            for key, value in sorted(data.items())
+            if isinstance(value, int | float) and not isinstance(value, bool)
+        ]
+    elif event.kind == Kind.ERROR:
+        item["text"] = event.text or str(data.get("message") or "")
+        item["code"] = data.get("code") or ""
+    return item
+
+
+@require_GET
+def service_worker(request):
+    """The PWA's service worker, served from the root so its scope covers the whole app."""
+    body = (settings.BASE_DIR / "static" / "sw.js").read_bytes()
+    response = HttpResponse(body, content_type="text/javascript; charset=utf-8")
+    response["Cache-Control"] = "no-cache"
+    response["Service-Worker-Allowed"] = "/"
+    return response

@@ -1,0 +1,1 @@
+"""Pastra's benchmarks (`make bench`): direct vs bare relay vs Pastra against one emulator."""

@@ -1,0 +1,18 @@
+"""ASGI entry point: HTTP to Django, WebSockets to assistant.routing (which sets per-path auth)."""
+
+import os
+
+from channels.routing import ProtocolTypeRouter, URLRouter
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pastra_site.settings")
+django_asgi_app = get_asgi_application()  # populate the app registry before importing consumers
+
+from assistant.routing import websocket_urlpatterns
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": URLRouter(websocket_urlpatterns),
+    }
+)

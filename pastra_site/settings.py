@@ -1,0 +1,279 @@
+"""All configuration, in one file. Reads the environment once, through pastra_site.env."""
+
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from pastra_site.env import (
+    database_from_url,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_map,
+    env_secret,
+    env_str,
+    redis_host,
+    sqlite_database,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# --- Core ------------------------------------------------------------------------------------
+
+DEV_SECRET_KEY = "pastra-dev-only-not-a-secret-do-not-deploy"  # noqa: S105 (refused below)
+SECRET_KEY = env_secret("SECRET_KEY", DEV_SECRET_KEY)
+DEBUG = env_bool("DEBUG", default=True)
+if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
+    raise ImproperlyConfigured("DEBUG=0 needs a real SECRET_KEY (or SECRET_KEY_FILE).")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "daphne",  # before staticfiles: runserver becomes Daphne's ASGI server
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "allauth",
+    "allauth.account",
+    "assistant",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "assistant.middleware.SecurityHeadersMiddleware",
+]
+
+ROOT_URLCONF = "pastra_site.urls"
+ASGI_APPLICATION = "pastra_site.asgi.application"
+WSGI_APPLICATION = None
+AUTH_USER_MODEL = "assistant.User"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Data ------------------------------------------------------------------------------------
+
+if database_url := env_str("DATABASE_URL"):
+    DATABASES = {"default": database_from_url(database_url)}
+else:
+    DATABASES = {"default": sqlite_database(BASE_DIR / "pastra.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+if redis_url := env_str("REDIS_URL"):
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [redis_host(redis_url)],
+                "prefix": env_str("PASTRA_CHANNEL_PREFIX", "pastra"),
+                "capacity": 200,
+                "expiry": 30,
+            },
+        }
+    }
+else:
+    # One process only (dev, plain tests): groups do not cross processes.
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Accounts (django-allauth) ---------------------------------------------------------------
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+PASTRA_SIGNUP_OPEN = env_bool("PASTRA_SIGNUP_OPEN", default=DEBUG)
+ACCOUNT_ADAPTER = "assistant.accounts.AccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = env_str("PASTRA_EMAIL_VERIFICATION", "none")
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_SESSION_REMEMBER = True
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+ACCOUNT_LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+PASTRA_GOOGLE_CLIENT_ID = env_str("PASTRA_GOOGLE_CLIENT_ID")
+PASTRA_GOOGLE_CLIENT_SECRET = env_secret("PASTRA_GOOGLE_CLIENT_SECRET")
+if PASTRA_GOOGLE_CLIENT_ID:
+    INSTALLED_APPS += ["allauth.socialaccount", "allauth.socialaccount.providers.google"]
+    SOCIALACCOUNT_PROVIDERS = {
+        "google": {
+            "APPS": [
+                {
+                    "client_id": PASTRA_GOOGLE_CLIENT_ID,
+                    "secret": PASTRA_GOOGLE_CLIENT_SECRET,
+                    "key": "",
+                }
+            ],
+            "SCOPE": ["profile", "email"],
+        }
+    }
+
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Pastra <pastra@localhost>")
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# --- HTTP security ---------------------------------------------------------------------------
+
+# Behind Cloud Run / a TLS-terminating proxy: trust X-Forwarded-Proto from it.
+if env_bool("PASTRA_BEHIND_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+PASTRA_HTTPS = env_bool("PASTRA_HTTPS", default=not DEBUG)
+SECURE_SSL_REDIRECT = PASTRA_HTTPS
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SESSION_COOKIE_SECURE = PASTRA_HTTPS
+CSRF_COOKIE_SECURE = PASTRA_HTTPS
+SECURE_HSTS_SECONDS = env_int("PASTRA_HSTS_SECONDS", 31536000 if PASTRA_HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("PASTRA_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env_bool("PASTRA_HSTS_PRELOAD", default=True)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+
+# --- Static files ----------------------------------------------------------------------------
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "static-collected"
+# Plain (non-manifest) storage: ES module imports stay relative and unrewritten.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+WHITENOISE_MAX_AGE = 3600
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- Gemini Live upstream --------------------------------------------------------------------
+
+GEMINI_API_KEY = env_secret("GEMINI_API_KEY")
+GOOGLE_LIVE_URL = "wss://generativelanguage.googleapis.com"
+# Empty with no key: the bridge starts the built-in emulator in-process (offline development).
+PASTRA_UPSTREAM_URL = env_str("PASTRA_UPSTREAM_URL", GOOGLE_LIVE_URL if GEMINI_API_KEY else "")
+PASTRA_UPSTREAM_API_VERSION = env_str("PASTRA_UPSTREAM_API_VERSION", "v1beta")
+# The UI's "offline emulator" badge: on whenever no real key is configured.
+PASTRA_UPSTREAM_IS_EMULATOR = env_bool("PASTRA_UPSTREAM_IS_EMULATOR", default=not GEMINI_API_KEY)
+PASTRA_MODEL = env_str("PASTRA_MODEL", "gemini-3.8-live").removeprefix("models/")
+PASTRA_ALLOWED_MODELS = [
+    m.removeprefix("models/") for m in env_list("PASTRA_ALLOWED_MODELS", PASTRA_MODEL)
+]
+_RETIRED_MODELS = (
+    "gemini-2.0-flash-exp",
+    "gemini-2.0-flash-live-001",
+    "gemini-live-2.5-flash-preview",
+    "gemini-2.5-flash-preview-native-audio-dialog",
+    "gemini-2.5-flash-exp-native-audio-thinking-dialog",
+    "gemini-2.5-flash-native-audio-preview-09-2025",
+)
+PASTRA_MODEL_ALIASES = {
+    k.removeprefix("models/"): v.removeprefix("models/")
+    for k, v in env_map(
+        "PASTRA_MODEL_ALIASES", ",".join(f"{old}={PASTRA_MODEL}" for old in _RETIRED_MODELS)
+    ).items()
+}
+PASTRA_VOICE = env_str("PASTRA_VOICE", "Puck")
+PASTRA_SYSTEM_INSTRUCTION = env_str(
+    "PASTRA_SYSTEM_INSTRUCTION",
+    "You are Pastra, a friendly real-time assistant that can see, hear and talk. "
+    "Answer briefly and naturally; say when you use a tool.",
+)
+
+# --- Limits ----------------------------------------------------------------------------------
+
+PASTRA_MAX_SESSIONS_PER_USER = env_int("PASTRA_MAX_SESSIONS_PER_USER", 2, minimum=1)
+PASTRA_DAILY_SECONDS_PER_USER = env_int("PASTRA_DAILY_SECONDS_PER_USER", 3600, minimum=0)
+PASTRA_SESSION_IDLE_SECONDS = env_int("PASTRA_SESSION_IDLE_SECONDS", 300, minimum=10)
+
+# --- Tools -----------------------------------------------------------------------------------
+
+PASTRA_TOOLS = env_list("PASTRA_TOOLS", "get_weather,web_search")
+PASTRA_CODE_EXECUTION = env_bool("PASTRA_CODE_EXECUTION", default=True)
+PASTRA_GOOGLE_SEARCH = env_bool("PASTRA_GOOGLE_SEARCH", default=False)
+PASTRA_TOOL_TIMEOUT_SECONDS = env_float("PASTRA_TOOL_TIMEOUT_SECONDS", 8.0, minimum=0.1)
+PASTRA_HTTP_TIMEOUT_SECONDS = env_float("PASTRA_HTTP_TIMEOUT_SECONDS", 6.0, minimum=0.1)
+PASTRA_WEATHER_GEOCODE_URL = env_str(
+    "PASTRA_WEATHER_GEOCODE_URL", "https://geocoding-api.open-meteo.com/v1/search"
+)
+PASTRA_WEATHER_FORECAST_URL = env_str(
+    "PASTRA_WEATHER_FORECAST_URL", "https://api.open-meteo.com/v1/forecast"
+)
+PASTRA_SEARCH_BACKEND = env_str("PASTRA_SEARCH_BACKEND", "wikipedia")
+PASTRA_SEARCH_URL = env_str("PASTRA_SEARCH_URL")
+PASTRA_SEARCH_API_KEY = env_secret("PASTRA_SEARCH_API_KEY")
+
+# --- Operations ------------------------------------------------------------------------------
+
+PASTRA_METRICS_TOKEN = env_secret("PASTRA_METRICS_TOKEN")
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG else "json")
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}: use plain or json")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"context": {"()": "pastra_site.logs.ContextFilter"}},
+    "formatters": {
+        "plain": {
+            "()": "pastra_site.logs.PlainFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
+        "json": {"()": "pastra_site.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "assistant": {"level": LOG_LEVEL},
+        "gemini_emulator": {"level": LOG_LEVEL},
+        "django.request": {"level": "ERROR"},
+    },
+}

@@ -1,0 +1,138 @@
+// The assistant page: one live session (socket, voice, camera or screen), driven by the
+// controls. Sessions start lazily (the first tap or message): an open tab costs no live time.
+import { bindConversation } from "./conversation.js";
+import { mediaErrorMessage } from "./errors.js";
+import { bindLink } from "./link.js";
+import { LiveSocket, MAX_BUFFERED_BYTES } from "./live-socket.js";
+import { Client } from "./protocol.js";
+import { PageState } from "./state.js";
+import { ToolActivity } from "./tools.js";
+import { Transcript } from "./transcript.js";
+import { TalkView } from "./view.js";
+import { Vision } from "./vision.js";
+import { Voice } from "./voice.js";
+
+const UUID = /^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$/i;
+
+export class App {
+  #settings;
+  #view;
+  #state;
+  #socket;
+  #voice;
+  #vision;
+  #transcript;
+  #started = "";
+
+  constructor(ui, config, settings) {
+    this.#settings = settings;
+    const view = (this.#view = new TalkView(ui));
+    const state = (this.#state = new PageState((next) => view.render(next)));
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const socket = (this.#socket = new LiveSocket(`${scheme}://${location.host}${config.wsPath}`));
+    this.#voice = new Voice({ view, state, sendAudio: (pcm) => socket.sendAudio(pcm) });
+    this.#vision = new Vision(ui, (frame) => this.#sendVideo(frame));
+    this.#transcript = new Transcript(ui.transcript, ui.stage);
+    const parts = { socket, state, transcript: this.#transcript };
+    bindConversation({ ...parts, player: this.#voice.player, tools: new ToolActivity(ui.toolsPanel), root: ui.root });
+    bindLink({ ...parts, view, release: () => this.#release(), micActive: () => this.#voice.micActive });
+    this.#vision.addEventListener("problem", ({ detail }) => view.notice(detail));
+    addEventListener("online", () => socket.retryNow());
+    view.render("idle");
+  }
+
+  /** Open a session unless one is open or on its way. Call from a user gesture. */
+  connect() {
+    this.#voice.unlock();
+    if (this.#socket.active) return;
+    const options = this.#settings.startOptions();
+    this.#started = JSON.stringify(options);
+    this.#transcript.spokenReplies = options.modality === "audio";
+    this.#view.notice("");
+    this.#state.update({ link: "connecting" });
+    this.#socket.start(options);
+  }
+
+  async toggleTalk() {
+    if (this.#voice.micActive) return this.stop();
+    const wasLive = this.#socket.active;
+    this.connect();
+    try {
+      await this.#voice.startMic();
+      this.#view.notice("");
+    } catch (error) {
+      if (error.name === "StoppedError") return;
+      if (!wasLive) this.stop(); // a session for nothing would only burn live time
+      this.#view.notice(mediaErrorMessage(error, "microphone"));
+    }
+  }
+
+  /** End the session: microphone, camera or screen, playback and socket. */
+  stop() {
+    this.#release();
+    this.#socket.stop();
+    this.#state.update({ link: "idle" });
+  }
+
+  sendText(text) {
+    const message = text.trim();
+    if (!message) return false;
+    this.connect();
+    this.#transcript.addTyped(message);
+    this.#socket.send({ type: Client.TEXT, text: message });
+    return true;
+  }
+
+  toggleMute() {
+    if (this.#voice.toggleMute()) this.#socket.send({ type: Client.MIC_STOPPED });
+  }
+
+  /** The camera, screen and flip buttons: "camera" | "screen" | "flip". */
+  video(action) {
+    if (action !== "flip") this.connect();
+    const vision = this.#vision;
+    if (action === "camera") return vision.toggleCamera();
+    return action === "screen" ? vision.toggleScreen() : vision.flip();
+  }
+
+  /** Settings changed: a running session restarts with them, in the same conversation. */
+  applySettings() {
+    if (!this.#socket.active || JSON.stringify(this.#settings.startOptions()) === this.#started) return;
+    this.#voice.player.flush();
+    this.#socket.stop({ quiet: true });
+    this.#state.update({ replying: false });
+    this.connect();
+  }
+
+  /** Go on with an earlier conversation (the record page's "Continue" link). */
+  resume(id) {
+    if (!UUID.test(id) || this.#socket.active) return;
+    this.#socket.conversation = id.toLowerCase();
+    this.#view.conversation(this.#socket.conversation);
+    this.#transcript.addMarker("Continuing an earlier conversation");
+  }
+
+  /** The first tap anywhere unlocks audio output (iOS plays nothing before a gesture). */
+  unlockAudio() {
+    this.#voice.unlock();
+  }
+
+  newConversation() {
+    this.stop();
+    this.#socket.conversation = "";
+    this.#view.conversation("");
+    this.#transcript.addMarker("New conversation");
+  }
+
+  #release() {
+    this.#voice.release();
+    this.#vision.stop();
+    this.#state.update({ replying: false });
+  }
+
+  #sendVideo(frame) {
+    if (!this.#socket.isOpen || this.#socket.bufferedAmount > MAX_BUFFERED_BYTES / 4) return false;
+    this.#socket.send({ type: Client.VIDEO, ...frame });
+    return true;
+  }
+}

@@ -1,0 +1,45 @@
+// What the model says and does, from the socket to the page: audio to the player, captions
+// to the transcript, tool activity to its cards, code and sources into the transcript.
+import { Client, Server } from "./protocol.js";
+
+/**
+ * parts: {socket, player, transcript, tools, state, root}. `state` is the PageState; the
+ * `replying` fact makes a streaming reply count as speaking (text mode has no audio).
+ */
+export function bindConversation({ socket, player, transcript, tools, state, root }) {
+  const on = (type, handler) => socket.addEventListener(type, ({ detail }) => handler(detail));
+
+  on("audio", (data) => player.enqueue(data));
+  on(Server.TRANSCRIPT, (event) => {
+    transcript.onTranscript(event);
+    if (event.role === "model" && !event.final) state.update({ replying: true });
+  });
+  on(Server.INTERRUPTED, () => {
+    player.flush(); // first: the barge-in budget is 100 ms
+    transcript.onInterrupted();
+    state.update({ replying: false });
+  });
+  on(Server.TURN_COMPLETE, () => {
+    transcript.onTurnComplete();
+    player.end();
+    state.update({ replying: false });
+  });
+  const tool = (event) => {
+    if ((event.phase ?? "started") === "started") transcript.addMarker(`Tool: ${event.name}`, "tool");
+    tools.onEvent(event);
+  };
+  on(Server.TOOL, tool);
+  on(Server.TOOL_CALL, (event) => {
+    // The page declares no functions of its own; never leave the model waiting for one.
+    const response = { error: `${event.name} cannot run in this page.` };
+    tool({ ...event, phase: "started" });
+    tool({ ...event, phase: "finished", ok: false, response });
+    socket.send({ type: Client.TOOL_RESULT, id: event.id, name: event.name, response });
+  });
+  on(Server.CODE, (event) => transcript.addCode(event));
+  on(Server.CODE_RESULT, (event) => transcript.addCodeResult(event));
+  on(Server.GROUNDING, (event) => transcript.addGrounding(event));
+  on(Server.USAGE, ({ total_tokens: total }) => {
+    root.dataset.tokens = String(Number(root.dataset.tokens || 0) + (Number(total) || 0));
+  });
+}

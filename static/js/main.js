@@ -1,0 +1,65 @@
+// Entry point of the assistant page: read the config, find the elements, wire the controls.
+// No logic here; see app.js.
+import { App } from "./app.js";
+import { Settings } from "./settings.js";
+
+const root = document.querySelector("[data-pastra]");
+
+if (root) {
+  const config = JSON.parse(document.getElementById("pastra-config")?.textContent || "{}");
+  const byId = (id) => root.querySelector(`[data-testid="${id}"]`);
+  const ui = {
+    root,
+    status: byId("status"),
+    notice: byId("notice"),
+    retry: byId("retry-button"),
+    recordLink: byId("conversation-link"),
+    stage: root.querySelector("[data-stage]"),
+    transcript: byId("transcript"),
+    toolsPanel: root.querySelector("[data-tools]"),
+    talk: byId("talk-button"),
+    mute: byId("mute-button"),
+    camera: byId("camera-button"),
+    flip: byId("flip-camera-button"),
+    screen: byId("screen-button"),
+    input: byId("text-input"),
+    meter: root.querySelector("[data-meter]"),
+    preview: root.querySelector("[data-preview]"),
+    video: byId("video-preview"),
+    sendingLabel: root.querySelector("[data-sending-label]"),
+    dialog: root.querySelector("#settings"),
+  };
+  const settings = new Settings(root.querySelector("[data-settings]"), config);
+  const app = new App(ui, config, settings);
+
+  ui.talk.addEventListener("click", () => app.toggleTalk());
+  ui.mute.addEventListener("click", () => app.toggleMute());
+  ui.camera.addEventListener("click", () => app.video("camera"));
+  ui.flip.addEventListener("click", () => app.video("flip"));
+  ui.screen.addEventListener("click", () => app.video("screen"));
+  ui.retry.addEventListener("click", () => app.connect());
+  root.querySelector("[data-composer]").addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (app.sendText(ui.input.value)) ui.input.value = "";
+    ui.input.focus();
+  });
+  // Pre-connect while the person types their first message.
+  ui.input.addEventListener("input", () => ui.input.value.trim() && app.connect(), { once: true });
+  byId("settings-button").addEventListener("click", () => ui.dialog.showModal());
+  ui.dialog.addEventListener("close", () => {
+    if (ui.dialog.returnValue === "new") app.newConversation();
+    else app.applySettings();
+  });
+
+  document.addEventListener("pointerdown", () => app.unlockAudio(), { once: true, capture: true });
+  const resume = new URLSearchParams(location.search).get("conversation");
+  if (resume) app.resume(resume);
+  root.dataset.ready = "true"; // the controls work from here on (tests wait for it)
+
+  // The app shell for installing and fast starts; only where the server routes /sw.js.
+  const { serviceWorker: worker, staticUrl } = root.dataset;
+  if (worker && "serviceWorker" in navigator) {
+    const url = `${worker}?static=${encodeURIComponent(staticUrl || "/static/")}`;
+    navigator.serviceWorker.register(url, { scope: "/" }).catch(() => {});
+  }
+}

@@ -1,0 +1,68 @@
+// The page state (SPEC section 9 `data-state`), derived from a few facts so that it can never
+// contradict them: idle → connecting → ready/listening → speaking ⇄ listening; reconnecting;
+// error. Pure apart from the optional `onChange` callback.
+
+export const States = Object.freeze([
+  "idle",
+  "connecting",
+  "ready",
+  "listening",
+  "speaking",
+  "reconnecting",
+  "error",
+]);
+
+/**
+ * link: "idle" | "connecting" | "ready" | "reconnecting" | "error" (the socket and session);
+ * mic: capturing and not muted; playing: model audio is coming out of the speaker;
+ * replying: a model turn is streaming (speaks for itself in text mode, where nothing plays).
+ */
+export function deriveState({ link, mic = false, playing = false, replying = false }) {
+  if (link !== "ready") return link;
+  if (playing || replying) return "speaking";
+  return mic ? "listening" : "ready";
+}
+
+export class PageState {
+  #facts = { link: "idle", mic: false, playing: false, replying: false };
+  #state = "idle";
+  #onChange;
+
+  constructor(onChange = () => {}) {
+    this.#onChange = onChange;
+  }
+
+  get state() {
+    return this.#state;
+  }
+
+  get link() {
+    return this.#facts.link;
+  }
+
+  /** Merge some facts; calls onChange(state, previous) when the derived state changes. */
+  update(facts) {
+    this.#facts = { ...this.#facts, ...facts };
+    const next = deriveState(this.#facts);
+    if (next === this.#state) return;
+    const previous = this.#state;
+    this.#state = next;
+    this.#onChange(next, previous);
+  }
+}
+
+const LABELS = {
+  idle: "Tap Talk or type a message",
+  connecting: "Connecting…",
+  ready: "Ready",
+  listening: "Listening",
+  speaking: "Speaking",
+  reconnecting: "Reconnecting…",
+  error: "Error",
+};
+
+/** The human-readable status line for a state (errors carry their own reason). */
+export function statusText(state, detail = "") {
+  if (detail) return `${LABELS[state] ?? state}: ${detail}`;
+  return LABELS[state] ?? state;
+}

@@ -1,0 +1,70 @@
+// The page chrome around the conversation: data-state, the status line, the notice, the
+// Retry button, the record link, the talk and mute buttons, the level meter, player figures.
+import { statusText } from "./state.js";
+import { setLabel, setPressed, show } from "./ui.js";
+
+const NIL_UUID = "00000000-0000-0000-0000-000000000000";
+
+export class TalkView {
+  #ui;
+  #detail = "";
+  #muted = false;
+
+  constructor(ui) {
+    this.#ui = ui;
+  }
+
+  /** The reason shown with the error and reconnecting states. */
+  set detail(text) {
+    this.#detail = text || "";
+  }
+
+  render(state) {
+    const { root, status, retry } = this.#ui;
+    root.dataset.state = state;
+    const detail = state === "error" || state === "reconnecting" ? this.#detail : "";
+    status.textContent = this.#muted && state === "ready" ? "Muted" : statusText(state, detail);
+    if (state !== "error") show(retry, false);
+  }
+
+  offerRetry(visible) {
+    show(this.#ui.retry, visible);
+  }
+
+  notice(text) {
+    this.#ui.notice.textContent = text || "";
+    show(this.#ui.notice, Boolean(text));
+  }
+
+  microphone(active, muted) {
+    const { talk, mute } = this.#ui;
+    this.#muted = active && muted;
+    setLabel(talk, active ? "Stop" : "Talk");
+    talk.classList.toggle("is-active", active);
+    mute.disabled = !active;
+    setPressed(mute, this.#muted);
+    if (!active || muted) this.level(0);
+  }
+
+  level(value) {
+    this.#ui.meter.style.setProperty("--level", value.toFixed(3));
+  }
+
+  /** The conversation's id is known: link to its record. Returns true if it changed. */
+  conversation(id) {
+    const { root, recordLink } = this.#ui;
+    if ((root.dataset.conversation || "") === (id || "")) return false;
+    root.dataset.conversation = id || "";
+    if (id) recordLink.href = root.dataset.recordUrl.replace(NIL_UUID, id);
+    show(recordLink, Boolean(id));
+    return true;
+  }
+
+  player({ playedMs, bufferedMs, underruns }) {
+    Object.assign(this.#ui.root.dataset, { playedMs, bufferedMs, underruns });
+  }
+
+  flushed(ms) {
+    this.#ui.root.dataset.flushMs = String(Math.round(ms));
+  }
+}

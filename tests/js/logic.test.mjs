@@ -1,0 +1,149 @@
+// Small pure helpers: protocol policy, page state, settings, URL safety, media errors, frames.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { describe, test } from "node:test";
+
+import { mediaErrorMessage } from "../../static/js/errors.js";
+import { fitWithin, thumbDifference } from "../../static/js/frames.js";
+import { CloseCode, Limits, TransportCode, backoffDelay, closeInfo } from "../../static/js/protocol.js";
+import { DEFAULT_PERSONAS, resolveSettings } from "../../static/js/settings.js";
+import { PageState, deriveState, statusText } from "../../static/js/state.js";
+import { prettyJson, safeUrl } from "../../static/js/ui.js";
+
+describe("protocol mirror", () => {
+  const python = readFileSync(new URL("../../assistant/live/browser_protocol.py", import.meta.url), "utf8");
+
+  test("every CloseCode of browser_protocol.py is mirrored with the same value", () => {
+    const block = python.slice(python.indexOf("class CloseCode"), python.indexOf("_WEB_CODES"));
+    const codes = [...block.matchAll(/^\s+([A-Z_]+) = (\d+)/gm)];
+    assert.ok(codes.length > 10);
+    for (const [, name, value] of codes) assert.equal(CloseCode[name], Number(value), name);
+    assert.equal(Object.keys(CloseCode).length, codes.length, "no code that the server lacks");
+  });
+
+  test("every client message type of browser_protocol.py is known", async () => {
+    const { Client } = await import("../../static/js/protocol.js");
+    const types = python.match(/CLIENT_TYPES = frozenset\(\{([^}]*)\}\)/)[1].match(/"[^"]+"/g).map((t) => JSON.parse(t));
+    assert.deepEqual([...types].sort(), Object.values(Client).sort());
+  });
+
+  test("limits match", () => {
+    assert.match(python, new RegExp(`MAX_TEXT_CHARS = ${Limits.MAX_TEXT_CHARS}\\b`));
+    assert.match(python, new RegExp(`MAX_PERSONA_CHARS = ${Limits.MAX_PERSONA_CHARS}\\b`));
+    assert.match(python, /MAX_VIDEO_BYTES = 512 \* 1024/);
+    assert.match(python, /MAX_AUDIO_BYTES = 32 \* 1024/);
+  });
+
+  test("close policy: transient codes reconnect, refusals do not", () => {
+    assert.equal(closeInfo(TransportCode.ABNORMAL).retry, "auto");
+    assert.equal(closeInfo(CloseCode.SERVICE_RESTART).retry, "auto");
+    assert.equal(closeInfo(CloseCode.SLOW_CLIENT).retry, "auto");
+    assert.equal(closeInfo(CloseCode.UPSTREAM_REJECTED).retry, "manual");
+    assert.equal(closeInfo(CloseCode.SUPERSEDED).retry, "manual");
+    assert.equal(closeInfo(CloseCode.DAILY_LIMIT).retry, "none");
+    assert.equal(closeInfo(CloseCode.IDLE).retry, "idle");
+    assert.equal(closeInfo(4999).retry, "manual");
+    assert.equal(closeInfo(CloseCode.ENDED, "Ended by staff").message, "Ended by staff");
+  });
+
+  test("backoff: quick first, growing, jittered after the second attempt", () => {
+    assert.equal(backoffDelay(0, () => 0.9), 0);
+    assert.equal(backoffDelay(1, () => 0.9), 300);
+    assert.equal(backoffDelay(2, () => 0), 1200);
+    assert.equal(backoffDelay(2, () => 0.5), 1700);
+    assert.equal(backoffDelay(50, () => 0), 7000);
+  });
+});
+
+describe("page state", () => {
+  test("derived from link, mic, playback and reply", () => {
+    assert.equal(deriveState({ link: "idle", mic: true }), "idle");
+    assert.equal(deriveState({ link: "connecting", playing: true }), "connecting");
+    assert.equal(deriveState({ link: "ready" }), "ready");
+    assert.equal(deriveState({ link: "ready", mic: true }), "listening");
+    assert.equal(deriveState({ link: "ready", mic: true, playing: true }), "speaking");
+    assert.equal(deriveState({ link: "ready", replying: true }), "speaking");
+    assert.equal(deriveState({ link: "reconnecting", mic: true }), "reconnecting");
+    assert.equal(deriveState({ link: "error" }), "error");
+  });
+
+  test("PageState reports changes only", () => {
+    const seen = [];
+    const state = new PageState((next, previous) => seen.push(`${previous}→${next}`));
+    state.update({ link: "connecting" });
+    state.update({ link: "ready", mic: true });
+    state.update({ playing: true });
+    state.update({ playing: true });
+    state.update({ playing: false });
+    assert.deepEqual(seen, ["idle→connecting", "connecting→listening", "listening→speaking", "speaking→listening"]);
+  });
+
+  test("status text carries the reason", () => {
+    assert.equal(statusText("error", "Daily limit reached."), "Error: Daily limit reached.");
+    assert.equal(statusText("listening"), "Listening");
+  });
+});
+
+describe("settings", () => {
+  test("falls back to the server's voice and the first persona", () => {
+    assert.deepEqual(resolveSettings(null, { voice: "Kore" }), {
+      voice: "Kore",
+      modality: "audio",
+      persona: DEFAULT_PERSONAS[0].id,
+    });
+  });
+
+  test("rejects stored values that are no longer offered", () => {
+    const stored = { voice: "Nobody", modality: "video", persona: "gone" };
+    assert.deepEqual(resolveSettings(stored, {}), { voice: "Puck", modality: "audio", persona: "default" });
+    assert.equal(resolveSettings({ modality: "text" }, {}).modality, "text");
+  });
+
+  test("server personas and voices win over the built-in lists", () => {
+    const config = { voices: ["Aoede"], personas: [{ id: "chef", label: "Chef", text: "You cook." }] };
+    assert.deepEqual(resolveSettings({ persona: "chef" }, config), { voice: "Aoede", modality: "audio", persona: "chef" });
+  });
+});
+
+describe("safe rendering helpers", () => {
+  test("only absolute http(s) URLs survive", () => {
+    assert.equal(safeUrl("https://example.org/a?b=1"), "https://example.org/a?b=1");
+    assert.equal(safeUrl("http://example.org"), "http://example.org/");
+    for (const bad of ["javascript:alert(1)", "JaVaScRiPt:alert(1)", "data:text/html,x", "/relative", "", null, "vbscript:x"]) {
+      assert.equal(safeUrl(bad), "", String(bad));
+    }
+  });
+
+  test("prettyJson is readable and capped", () => {
+    assert.equal(prettyJson({ a: 1 }), '{\n  "a": 1\n}');
+    assert.equal(prettyJson(undefined), "");
+    assert.ok(prettyJson({ x: "y".repeat(10_000) }, 100).endsWith("…"));
+  });
+});
+
+describe("media errors", () => {
+  test("permission, missing device, busy device and insecure page are told apart", () => {
+    assert.match(mediaErrorMessage({ name: "NotAllowedError" }, "microphone"), /blocked.*site settings/);
+    assert.match(mediaErrorMessage({ name: "NotFoundError" }, "camera"), /No camera was found/);
+    assert.match(mediaErrorMessage({ name: "NotReadableError" }, "microphone"), /in use/);
+    assert.match(mediaErrorMessage({ name: "NotSupportedError" }, "camera"), /HTTPS/);
+    assert.match(mediaErrorMessage({ name: "NotAllowedError" }, "screen"), /cancelled/);
+  });
+});
+
+describe("frames", () => {
+  test("downscale to the long edge, never up", () => {
+    assert.deepEqual(fitWithin(1920, 1080, 768), { width: 768, height: 432 });
+    assert.deepEqual(fitWithin(720, 1280, 768), { width: 432, height: 768 });
+    assert.deepEqual(fitWithin(640, 480, 768), { width: 640, height: 480 });
+  });
+
+  test("thumbnail difference finds unchanged pictures", () => {
+    const a = new Uint8ClampedArray(16 * 16 * 4).fill(100);
+    const b = a.slice();
+    assert.equal(thumbDifference(a, b), 0);
+    b.fill(130);
+    assert.equal(thumbDifference(a, b), 30);
+    assert.equal(thumbDifference(a, null), Infinity);
+  });
+});

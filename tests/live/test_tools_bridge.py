@@ -1,0 +1,600 @@
+"""Issue 5 end to end through the bridge: server tools over real sockets.
+
+Web (`/ws/live/`) and Gemini-compatible clients talk to the consumers; the bridge talks to the
+emulator (or, where the emulator cannot script something, to `FakeGemini` below) over a real
+WebSocket; tools reach "Open-Meteo" and "Wikipedia" only through the deny-all HTTP seam
+(`http_routes`), answered from recorded responses. What went upstream is observed with a spy
+on `Upstream.send` (after a successful send), so "exactly one functionResponse per call id"
+is checked on the wire; the emulator itself closes 1007 on a duplicate or unknown id, which
+the follow-up turns would notice.
+"""
+
+import asyncio
+import dataclasses
+import json
+
+import httpx
+import orjson
+import pytest
+from channels.db import database_sync_to_async
+from websockets.asyncio.server import serve
+
+from assistant.live.upstream import Upstream
+from assistant.models import Conversation, ConversationEvent
+from assistant.tools import registry
+from assistant.tools.base import Behavior
+from tests.http_seam import load_fixture
+from tests.live.conftest import (
+    MODEL,
+    frames,
+    gemini_client,
+    gemini_recv,
+    gemini_until,
+    receive_until,
+    said,
+    silence,
+    start_web,
+    tone,
+    turn_complete,
+    wait_for,
+    web_client,
+    web_turn,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+Kind = ConversationEvent.Kind
+
+GEOCODE = "https://geocoding-api.open-meteo.com/v1/search"
+FORECAST = "https://api.open-meteo.com/v1/forecast"
+WIKIPEDIA = "https://en.wikipedia.org/w/api.php"
+GEOCODE_KEY = ("GET", "geocoding-api.open-meteo.com", "/v1/search")
+WIKIPEDIA_KEY = ("GET", "en.wikipedia.org", "/w/api.php")
+
+
+@pytest.fixture(autouse=True)
+def tool_settings(live_settings):
+    """Known tool configuration, whatever the environment says."""
+    live_settings.PASTRA_TOOLS = ["get_weather", "web_search"]
+    live_settings.PASTRA_TOOL_TIMEOUT_SECONDS = 8.0
+    live_settings.PASTRA_WEATHER_GEOCODE_URL = GEOCODE
+    live_settings.PASTRA_WEATHER_FORECAST_URL = FORECAST
+    live_settings.PASTRA_SEARCH_BACKEND = "wikipedia"
+    live_settings.PASTRA_SEARCH_URL = ""
+    return live_settings
+
+
+@pytest.fixture
+async def fast_emulator(start_emulator):
+    return await start_emulator(pace=0)  # reply audio as fast as possible
+
+
+@pytest.fixture
+def open_meteo(http_routes):
+    http_routes.json("GET", GEOCODE, load_fixture("open-meteo-geocoding-paris.json"))
+    http_routes.json("GET", FORECAST, load_fixture("open-meteo-forecast.json"))
+    return http_routes
+
+
+@pytest.fixture
+def upstream_sent(monkeypatch):
+    """Every message the bridge sent upstream (parsed), in order."""
+    sent: list[dict] = []
+    original = Upstream.send
+
+    async def send(self, payload):
+        await original(self, payload)
+        sent.append(orjson.loads(payload))
+
+    monkeypatch.setattr(Upstream, "send", send)
+    return sent
+
+
+def response_ids(sent: list[dict]) -> list[str]:
+    """The ids of every functionResponse sent upstream, one entry per response."""
+    return [
+        r["id"]
+        for msg in sent
+        if "toolResponse" in msg
+        for r in msg["toolResponse"]["functionResponses"]
+    ]
+
+
+def hanging(flag: asyncio.Event):
+    """An HTTP handler that never answers; sets `flag` when its request is cancelled."""
+
+    async def handler(request):
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            flag.set()
+            raise
+        raise AssertionError("not cancelled")
+
+    return handler
+
+
+async def events_of(conversation_id) -> list[ConversationEvent]:
+    @database_sync_to_async
+    def read():
+        return list(
+            ConversationEvent.objects.filter(conversation_id=conversation_id).order_by("seq")
+        )
+
+    return await read()
+
+
+async def tool_records(conversation_id) -> tuple[list[dict], list[ConversationEvent]]:
+    events = await events_of(conversation_id)
+    calls = [e.data for e in events if e.kind == Kind.TOOL_CALL]
+    return calls, [e for e in events if e.kind == Kind.TOOL_RESULT]
+
+
+async def gemini_session(token, setup=None):
+    comm = gemini_client(token)
+    connected, _ = await comm.connect()
+    assert connected
+    body = {"model": f"models/{MODEL}", "outputAudioTranscription": {}, **(setup or {})}
+    await comm.send_json_to({"setup": body})
+    assert await gemini_recv(comm) == {"setupComplete": {}}
+    return comm
+
+
+def returned(reply: str, name: str = "get_weather") -> dict:
+    prefix = f"{name} returned "
+    assert reply.startswith(prefix), reply
+    return json.loads(reply[len(prefix) :])
+
+
+# --- the happy path, both client paths ---------------------------------------------------
+
+
+async def test_weather_on_the_web_path(alice, fast_emulator, open_meteo, upstream_sent):
+    comm = web_client(alice)
+    ready = await start_web(comm)
+    got = await web_turn(comm, "weather in Paris")
+    # The server ran it: the page gets activity events, never a `tool.call` to answer.
+    assert not got.of("tool.call")
+    started, finished = got.of("tool")
+    assert started == {
+        "type": "tool",
+        "phase": "started",
+        "id": started["id"],
+        "name": "get_weather",
+        "executor": "server",
+        "args": {"location": "Paris"},
+    }
+    assert (finished["phase"], finished["id"], finished["ok"]) == ("finished", started["id"], True)
+    assert finished["summary"].startswith('{"location":"Paris, Île-de-France, France"')
+    assert finished["duration_ms"] >= 0
+    # The model's reply is built from Open-Meteo's data, via the bridge's toolResponse.
+    (reply,) = got.finals("model")
+    weather = returned(reply)
+    assert weather["location"] == "Paris, Île-de-France, France"
+    assert weather["current"]["temperature"] == 17.7  # open-meteo-forecast.json
+    assert weather["current"]["conditions"] == "partly cloudy"
+    assert weather["source"] == "Open-Meteo.com"
+    geocode = open_meteo.sent("geocoding-api.open-meteo.com")
+    assert [r.url.params["name"] for r in geocode] == ["Paris"]
+    assert open_meteo.sent("api.open-meteo.com")[0].url.params["latitude"] == "48.85341"
+    # Exactly one functionResponse for the call, and the session is still healthy (the
+    # emulator closes 1007 on a duplicate).
+    assert response_ids(upstream_sent) == [started["id"]]
+    assert fast_emulator.stats()["total"]["tool_calls"] == 1
+    assert (await web_turn(comm, "thanks")).finals("model") == ["You said: thanks"]
+    assert response_ids(upstream_sent) == [started["id"]]
+    await comm.disconnect()
+    # Recorded: tool_call (args, executor) then tool_result (response, ok, duration).
+    calls, results = await tool_records(ready["conversation"])
+    assert calls == [
+        {
+            "id": started["id"],
+            "name": "get_weather",
+            "args": {"location": "Paris"},
+            "executor": "server",
+        }
+    ]
+    (result,) = results
+    assert result.data == {
+        "id": started["id"],
+        "name": "get_weather",
+        "response": weather,
+        "ok": True,
+    }
+    assert result.duration_ms is not None
+    assert result.duration_ms >= 0
+    assert (await Conversation.objects.aget(pk=ready["conversation"])).has_tool_calls
+
+
+async def test_weather_on_the_gemini_path(alice_token, fast_emulator, open_meteo, upstream_sent):
+    comm = await gemini_session(alice_token)
+    await comm.send_json_to({"realtimeInput": {"text": "What is the weather in Paris?"}})
+    got = await gemini_until(comm, turn_complete)
+    assert all("toolCall" not in m and "toolCallCancellation" not in m for m in got)
+    weather = returned(said(got))
+    assert weather["current"]["temperature"] == 17.7
+    (call_id,) = response_ids(upstream_sent)
+    await comm.send_json_to({"realtimeInput": {"text": "thanks"}})
+    assert said(await gemini_until(comm, turn_complete)) == "You said: thanks"
+    await comm.disconnect()
+    conversation = await Conversation.objects.aget(user__username="alice")
+    calls, results = await tool_records(conversation.pk)
+    assert calls == [
+        {"id": call_id, "name": "get_weather", "args": {"location": "Paris"}, "executor": "server"}
+    ]
+    assert [(r.data["id"], r.data["ok"], r.data["response"]) for r in results] == [
+        (call_id, True, weather)
+    ]
+    assert results[0].duration_ms is not None
+
+
+# --- failures the model can say ------------------------------------------------------------
+
+
+async def test_timeout_becomes_an_error_the_model_says(
+    alice, fast_emulator, http_routes, tool_settings, upstream_sent
+):
+    tool_settings.PASTRA_TOOL_TIMEOUT_SECONDS = 0.3
+    abandoned = asyncio.Event()
+    http_routes[GEOCODE_KEY] = hanging(abandoned)
+    comm = web_client(alice)
+    ready = await start_web(comm)
+    got = await web_turn(comm, "weather in Paris")
+    error = "get_weather did not finish in time (limit 0.3 seconds)"
+    assert returned(got.finals("model")[0]) == {"error": error}
+    started, finished = got.of("tool")
+    assert (finished["phase"], finished["ok"]) == ("finished", False)
+    assert error in finished["summary"]
+    assert 300 <= finished["duration_ms"] < 3000
+    assert abandoned.is_set()  # the slow request was not left running
+    assert response_ids(upstream_sent) == [started["id"]]
+    await comm.disconnect()
+    _, (result,) = await tool_records(ready["conversation"])
+    assert (result.data["ok"], result.data["response"]) == (False, {"error": error})
+    assert result.duration_ms >= 300
+
+
+@pytest.mark.parametrize(
+    ("place", "geocode", "forecast", "error"),
+    [
+        (
+            "Paris",
+            (200, load_fixture("open-meteo-geocoding-paris.json")),
+            (500, "Internal Server Error"),
+            "the weather service is unavailable (HTTP 500)",
+        ),
+        (
+            "Paris",
+            (200, load_fixture("open-meteo-geocoding-paris.json")),
+            (500, load_fixture("open-meteo-error.json")),
+            "the weather service refused the request: Cannot initialize",
+        ),
+        (
+            "Atlantis",
+            (200, load_fixture("open-meteo-geocoding-notfound.json")),
+            None,
+            "place not found: Atlantis. Try a nearby town or add the country.",
+        ),
+    ],
+    ids=["http-500", "http-500-with-reason", "unknown-place"],
+)
+async def test_provider_errors_become_errors_the_model_says(
+    alice, fast_emulator, http_routes, place, geocode, forecast, error
+):
+    for url, answer in ((GEOCODE, geocode), (FORECAST, forecast)):
+        if answer is not None:
+            status, body = answer
+            if isinstance(body, str):
+                host_path = httpx.URL(url)
+                http_routes["GET", host_path.host, host_path.path] = (
+                    lambda request, status=status, body=body: httpx.Response(status, text=body)
+                )
+            else:
+                http_routes.json("GET", url, body, status=status)
+    comm = web_client(alice)
+    ready = await start_web(comm)
+    got = await web_turn(comm, f"weather in {place}")
+    answer = returned(got.finals("model")[0])
+    assert set(answer) == {"error"}
+    assert answer["error"].startswith(error)
+    assert [(t["phase"], t.get("ok")) for t in got.of("tool")] == [
+        ("started", None),
+        ("finished", False),
+    ]
+    await comm.disconnect()
+    _, (result,) = await tool_records(ready["conversation"])
+    assert (result.data["ok"], result.data["response"]) == (False, answer)
+
+
+async def test_unknown_place_on_the_gemini_path(alice_token, fast_emulator, http_routes):
+    http_routes.json("GET", GEOCODE, load_fixture("open-meteo-geocoding-notfound.json"))
+    comm = await gemini_session(alice_token)
+    await comm.send_json_to({"realtimeInput": {"text": "weather in Atlantis"}})
+    got = await gemini_until(comm, turn_complete)
+    assert all("toolCall" not in m for m in got)
+    assert returned(said(got)) == {
+        "error": "place not found: Atlantis. Try a nearby town or add the country."
+    }
+    await comm.disconnect()
+
+
+# --- cancellation ----------------------------------------------------------------------------
+
+
+async def test_text_barge_in_cancels_a_running_tool(
+    alice, fast_emulator, http_routes, upstream_sent
+):
+    abandoned = asyncio.Event()
+    http_routes[GEOCODE_KEY] = hanging(abandoned)
+    comm = web_client(alice)
+    ready = await start_web(comm)
+    await comm.send_json_to({"type": "text", "text": "weather in Paris"})
+    got = await receive_until(comm, lambda e: e["type"] == "tool")
+    call_id = got.events[-1]["id"]
+    await comm.send_json_to({"type": "text", "text": "never mind"})
+    got = await receive_until(comm, lambda e: e["type"] == "turn.complete", into=got)
+    assert got.events[-1]["interrupted"] is True
+    assert got.of("interrupted")
+    (cancelled,) = [t for t in got.of("tool") if t["phase"] != "started"]
+    assert cancelled["phase"] == "cancelled"
+    assert (cancelled["id"], cancelled["name"], cancelled["executor"]) == (
+        call_id,
+        "get_weather",
+        "server",
+    )
+    assert cancelled["duration_ms"] >= 0
+    got = await receive_until(comm, lambda e: e["type"] == "turn.complete", into=got)
+    assert got.finals("model")[-1] == "You said: never mind"
+    await wait_for(abandoned.is_set)  # the tool's task (and its HTTP request) was cancelled
+    await asyncio.sleep(0.1)
+    assert response_ids(upstream_sent) == []  # no toolResponse for a cancelled call
+    assert [t["phase"] for t in got.of("tool")] == ["started", "cancelled"]
+    await comm.disconnect()
+    _, (result,) = await tool_records(ready["conversation"])
+    assert result.data == {
+        "id": call_id,
+        "name": "get_weather",
+        "response": {"error": "cancelled"},
+        "ok": False,
+    }
+
+
+async def test_speech_barge_in_cancels_a_running_tool(
+    alice, fast_emulator, http_routes, upstream_sent
+):
+    abandoned = asyncio.Event()
+    http_routes[GEOCODE_KEY] = hanging(abandoned)
+    comm = web_client(alice)
+    ready = await start_web(comm)
+    await comm.send_json_to({"type": "text", "text": "weather in Paris"})
+    got = await receive_until(comm, lambda e: e["type"] == "tool")
+    for frame in frames(tone(400) + silence(700)):
+        await comm.send_to(bytes_data=frame)
+    got = await receive_until(comm, lambda e: e["type"] == "turn.complete", into=got)
+    assert got.events[-1]["interrupted"] is True
+    assert [t["phase"] for t in got.of("tool")] == ["started", "cancelled"]
+    got = await receive_until(comm, lambda e: e["type"] == "turn.complete", into=got)
+    assert got.finals("model")[-1] == "I heard 0.4 seconds of audio."
+    assert abandoned.is_set()
+    assert response_ids(upstream_sent) == []
+    await comm.disconnect()
+    _, results = await tool_records(ready["conversation"])
+    assert [(r.data["ok"], r.data["response"]) for r in results] == [
+        (False, {"error": "cancelled"})
+    ]
+
+
+async def test_gemini_client_never_sees_the_server_cancellation(
+    alice_token, fast_emulator, http_routes, upstream_sent
+):
+    abandoned = asyncio.Event()
+    http_routes[GEOCODE_KEY] = hanging(abandoned)
+    comm = await gemini_session(alice_token)
+    await comm.send_json_to({"realtimeInput": {"text": "weather in Paris"}})
+    await wait_for(lambda: http_routes.requests)  # the tool is running
+    await comm.send_json_to({"realtimeInput": {"text": "never mind"}})
+    got = await gemini_until(comm, turn_complete)
+    assert any(m.get("serverContent", {}).get("interrupted") for m in got)
+    assert all("toolCall" not in m and "toolCallCancellation" not in m for m in got)
+    assert said(await gemini_until(comm, turn_complete)) == "You said: never mind"
+    assert abandoned.is_set()
+    assert response_ids(upstream_sent) == []
+    await comm.disconnect()
+    conversation = await Conversation.objects.aget(user__username="alice")
+    _, results = await tool_records(conversation.pk)
+    assert [(r.data["ok"], r.data["response"]) for r in results] == [
+        (False, {"error": "cancelled"})
+    ]
+
+
+async def test_a_tool_running_when_the_session_ends_is_recorded_cancelled(
+    alice, fast_emulator, http_routes
+):
+    abandoned = asyncio.Event()
+    http_routes[GEOCODE_KEY] = hanging(abandoned)
+    comm = web_client(alice)
+    ready = await start_web(comm)
+    await comm.send_json_to({"type": "text", "text": "weather in Paris"})
+    await receive_until(comm, lambda e: e["type"] == "tool")
+    await comm.disconnect()
+    assert abandoned.is_set()
+    calls, results = await tool_records(ready["conversation"])
+    assert [c["name"] for c in calls] == ["get_weather"]
+    assert [(r.data["id"], r.data["ok"], r.data["response"]) for r in results] == [
+        (calls[0]["id"], False, {"error": "cancelled", "reason": "session ended"})
+    ]
+
+
+# --- exactly once, NON_BLOCKING ----------------------------------------------------------------
+
+
+async def test_non_blocking_server_tool_is_answered_exactly_once(
+    alice, fast_emulator, open_meteo, upstream_sent, monkeypatch
+):
+    """gemini-3.8-live honours NON_BLOCKING: the turn goes on ("Calling get_weather."), the
+    result is spoken in a turn of its own once the bridge answers (WHEN_IDLE)."""
+    tool = registry.TOOLS["get_weather"]
+    monkeypatch.setitem(
+        registry.TOOLS, "get_weather", dataclasses.replace(tool, behavior=Behavior.NON_BLOCKING)
+    )
+    comm = web_client(alice)
+    await start_web(comm)
+    got = await web_turn(comm, "weather in Paris")
+    assert got.finals("model") == ["Calling get_weather."]
+    got = await receive_until(comm, lambda e: e["type"] == "turn.complete", into=got)
+    assert returned(got.finals("model")[-1])["location"] == "Paris, Île-de-France, France"
+    (started,) = [t for t in got.of("tool") if t["phase"] == "started"]
+    assert (await web_turn(comm, "thanks")).finals("model") == ["You said: thanks"]
+    assert response_ids(upstream_sent) == [started["id"]]
+    await comm.disconnect()
+
+
+# --- what the emulator cannot script: several calls in one toolCall ----------------------------
+
+
+class FakeGemini:
+    """A minimal scripted upstream (real WebSocket) for what the emulator cannot produce:
+    several function calls in one toolCall. The test drives it: `send()` server messages,
+    `next(key)` waits for a client message with that top-level key."""
+
+    def __init__(self) -> None:
+        self.received: list[dict] = []
+        self.inbox: asyncio.Queue[dict] = asyncio.Queue()
+        self.ws = None
+        self._server = None
+
+    async def start(self, settings) -> "FakeGemini":
+        self._server = await serve(self._handler, "127.0.0.1", 0, compression=None)
+        port = self._server.sockets[0].getsockname()[1]
+        settings.PASTRA_UPSTREAM_URL = f"ws://127.0.0.1:{port}"
+        return self
+
+    async def stop(self) -> None:
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _handler(self, ws) -> None:
+        self.received.append(orjson.loads(await ws.recv()))  # setup
+        await ws.send(b'{"setupComplete":{}}')
+        self.ws = ws
+        async for raw in ws:
+            message = orjson.loads(raw)
+            self.received.append(message)
+            self.inbox.put_nowait(message)
+
+    async def send(self, message: dict) -> None:
+        await self.ws.send(orjson.dumps(message))
+
+    async def next(self, key: str, seconds: float = 5.0) -> dict:
+        async with asyncio.timeout(seconds):
+            while key not in (message := await self.inbox.get()):
+                pass
+        return message[key]
+
+
+@pytest.fixture
+async def fake_gemini(live_settings):
+    fake = await FakeGemini().start(live_settings)
+    yield fake
+    await fake.stop()
+
+
+def two_calls() -> list[dict]:
+    return [
+        {"id": "call-w", "name": "get_weather", "args": {"location": "Paris"}},
+        {"id": "call-s", "name": "web_search", "args": {"query": "rust programming"}},
+    ]
+
+
+async def test_calls_of_one_tool_call_run_concurrently(alice, fake_gemini, http_routes):
+    """Each handler waits until both requests are in flight: run one after the other, the
+    first would time out and the calls fail."""
+    inside: set[str] = set()
+    both = asyncio.Event()
+
+    def meeting(name, payload):
+        async def handler(request):
+            inside.add(name)
+            if len(inside) == 2:
+                both.set()
+            async with asyncio.timeout(2.0):
+                await both.wait()
+            return httpx.Response(200, json=payload)
+
+        return handler
+
+    http_routes[GEOCODE_KEY] = meeting("weather", load_fixture("open-meteo-geocoding-paris.json"))
+    http_routes.json("GET", FORECAST, load_fixture("open-meteo-forecast.json"))
+    http_routes[WIKIPEDIA_KEY] = meeting("search", load_fixture("wikipedia-action-search.json"))
+    comm = web_client(alice)
+    ready = await start_web(comm)
+    await comm.send_json_to({"type": "text", "text": "weather and a search, please"})
+    await fake_gemini.next("realtimeInput")
+    await fake_gemini.send({"toolCall": {"functionCalls": two_calls()}})
+    # One toolResponse answers the whole server half of the toolCall.
+    answer = await fake_gemini.next("toolResponse")
+    responses = {r["id"]: r for r in answer["functionResponses"]}
+    assert set(responses) == {"call-w", "call-s"}
+    assert responses["call-w"]["name"] == "get_weather"
+    assert responses["call-w"]["response"]["current"]["temperature"] == 17.7
+    assert responses["call-s"]["response"]["results"][0]["title"] == "Rust (programming language)"
+    await fake_gemini.send({"serverContent": {"outputTranscription": {"text": "Done."}}})
+    await fake_gemini.send({"serverContent": {"turnComplete": True}})
+    got = await receive_until(comm, lambda e: e["type"] == "turn.complete")
+    phases = [(t["phase"], t["id"]) for t in got.of("tool")]
+    assert phases[:2] == [("started", "call-w"), ("started", "call-s")]
+    assert sorted(phases[2:]) == [("finished", "call-s"), ("finished", "call-w")]
+    assert all(t["ok"] for t in got.of("tool") if t["phase"] == "finished")
+    assert not got.of("tool.call")
+    await comm.disconnect()
+    assert sorted(response_ids(fake_gemini.received)) == ["call-s", "call-w"]
+    calls, results = await tool_records(ready["conversation"])
+    assert [c["id"] for c in calls] == ["call-w", "call-s"]
+    assert sorted((r.data["id"], r.data["ok"]) for r in results) == [
+        ("call-s", True),
+        ("call-w", True),
+    ]
+
+
+async def test_cancelling_one_call_answers_the_rest_of_its_tool_call(
+    alice, fake_gemini, open_meteo
+):
+    abandoned = asyncio.Event()
+    open_meteo[WIKIPEDIA_KEY] = hanging(abandoned)
+    comm = web_client(alice)
+    ready = await start_web(comm)
+    await comm.send_json_to({"type": "text", "text": "weather and a search, please"})
+    await fake_gemini.next("realtimeInput")
+    await fake_gemini.send({"toolCall": {"functionCalls": two_calls()}})
+    got = await receive_until(comm, lambda e: e["type"] == "tool" and e["phase"] == "finished")
+    assert got.events[-1]["id"] == "call-w"
+    await fake_gemini.send({"toolCallCancellation": {"ids": ["call-s"]}})
+    got = await receive_until(comm, lambda e: e.get("phase") == "cancelled", into=got)
+    assert (got.events[-1]["id"], got.events[-1]["name"]) == ("call-s", "web_search")
+    # The batch is answered without the cancelled call, once.
+    answer = await fake_gemini.next("toolResponse")
+    assert [r["id"] for r in answer["functionResponses"]] == ["call-w"]
+    await wait_for(abandoned.is_set)
+    await fake_gemini.send({"serverContent": {"turnComplete": True}})
+    await receive_until(comm, lambda e: e["type"] == "turn.complete", into=got)
+    await comm.disconnect()
+    assert response_ids(fake_gemini.received) == ["call-w"]
+    _, results = await tool_records(ready["conversation"])
+    by_id = {r.data["id"]: r.data for r in results}
+    assert by_id["call-w"]["ok"] is True
+    assert (by_id["call-s"]["ok"], by_id["call-s"]["response"]) == (False, {"error": "cancelled"})
+
+
+async def test_a_repeated_call_id_is_answered_once(alice, fake_gemini, open_meteo):
+    comm = web_client(alice)
+    await start_web(comm)
+    await comm.send_json_to({"type": "text", "text": "weather twice"})
+    await fake_gemini.next("realtimeInput")
+    call = two_calls()[0]
+    await fake_gemini.send({"toolCall": {"functionCalls": [call, call]}})
+    answer = await fake_gemini.next("toolResponse")
+    assert [r["id"] for r in answer["functionResponses"]] == ["call-w"]
+    await fake_gemini.send({"serverContent": {"turnComplete": True}})
+    got = await receive_until(comm, lambda e: e["type"] == "turn.complete")
+    assert [t["phase"] for t in got.of("tool")] == ["started", "finished"]
+    await comm.disconnect()
+    assert response_ids(fake_gemini.received) == ["call-w"]

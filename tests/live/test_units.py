@@ -1,0 +1,285 @@
+"""Pure units of the bridge: wire normalising and translation, setup policy, handles,
+bounded buffers, token buckets. No sockets."""
+
+import asyncio
+import base64
+
+import pytest
+
+from assistant.live import handles, limits
+from assistant.live import protocol as p
+from assistant.live.buffers import Downlink, Uplink
+from assistant.live.errors import EndKind, SessionEnd
+
+# --- protocol -------------------------------------------------------------------------------
+
+
+def test_normalize_camelcases_fields_but_not_struct_payloads():
+    message = {
+        "tool_response": {
+            "function_responses": [{"id": "1", "response": {"is_on": True, "snake_key": 1}}]
+        }
+    }
+    assert p.normalize(message) == {
+        "toolResponse": {
+            "functionResponses": [{"id": "1", "response": {"is_on": True, "snake_key": 1}}]
+        }
+    }
+    declaration = {"name": "f", "parameters": {"properties": {"room_name": {"type": "STRING"}}}}
+    assert p.normalize({"function_declarations": [declaration]}) == {
+        "functionDeclarations": [declaration]
+    }
+
+
+def test_normalize_refuses_both_spellings():
+    with pytest.raises(SessionEnd) as caught:
+        p.normalize({"turnComplete": True, "turn_complete": True})
+    assert caught.value.kind is EndKind.BAD_MESSAGE
+
+
+def test_b64_both_alphabets_with_or_without_padding():
+    raw = b"\xff\xd8\xfe\x00"
+    for text in (
+        base64.b64encode(raw).decode(),
+        base64.urlsafe_b64encode(raw).decode(),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+    ):
+        assert p.b64decode(text) == raw
+    assert p.b64_size(base64.b64encode(bytes(3200)).decode()) == 3200
+    with pytest.raises(ValueError, match="bad base64"):
+        p.b64decode("a*b")
+
+
+def test_media_chunks_become_audio_and_video():
+    body = p.normalize(
+        {
+            "media_chunks": [
+                {"mime_type": "audio/pcm", "data": "AAA="},
+                {"mimeType": "image/jpeg", "data": "/9g="},
+            ]
+        }
+    )
+    assert p.realtime_parts(body) == [
+        p.Media(p.AUDIO, "audio/pcm;rate=16000", "AAA="),
+        p.Media(p.VIDEO, "image/jpeg", "/9g="),
+    ]
+
+
+def _turn(parts, complete):
+    return {"turns": [{"role": "user", "parts": parts}], "turnComplete": complete}
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (_turn([], False), ("drop", None)),  # the tutorial's per-chunk "continue signal"
+        (_turn([], True), ("audioStreamEnd", None)),  # its end of turn
+        (_turn([{"text": "hi"}], True), ("text", "hi")),  # 3.x: realtimeInput.text
+    ],
+)
+def test_client_content_translation(body, expected):
+    assert p.translate_client_content(body, model="gemini-3.8-live") == expected
+
+
+def test_client_content_history_passes_through():
+    body = {
+        "turns": [
+            {"role": "user", "parts": [{"text": "a"}]},
+            {"role": "model", "parts": [{"text": "b"}]},
+        ],
+        "turnComplete": True,
+    }
+    assert p.translate_client_content(body, model="gemini-3.8-live") == ("clientContent", body)
+    single = {"turns": [{"role": "user", "parts": [{"text": "hi"}]}], "turnComplete": True}
+    assert p.translate_client_content(single, model="gemini-live-text-test")[0] == "clientContent"
+
+
+def test_setup_policy():
+    client = p.read_client_setup(
+        {
+            "model": "models/gemini-2.0-flash-exp",
+            "generation_config": {"response_modalities": ["text"]},
+            "system_instruction": "Be brief.",
+            "tools": [
+                {"functionDeclarations": [{"name": "get_weather"}, {"name": "lights"}]},
+                {"googleSearch": {}},
+            ],
+            "session_resumption": {"handle": "h", "transparent": True},
+        }
+    )
+    assert client.text_only
+    assert client.resume_handle == "h"
+    model = p.resolve_model(
+        client.model,
+        default="gemini-3.8-live",
+        aliases={"gemini-2.0-flash-exp": "gemini-3.8-live"},
+        allowed=["gemini-3.8-live"],
+    )
+    assert model == "gemini-3.8-live"
+    server_tools = [
+        {"functionDeclarations": [{"name": "get_weather", "x": 1}]},
+        {"codeExecution": {}},
+    ]
+    tools, client_names = p.merge_tools(server_tools, client.body["tools"])
+    assert client_names == {"lights"}
+    assert tools == [
+        {"functionDeclarations": [{"name": "get_weather", "x": 1}, {"name": "lights"}]},
+        {"codeExecution": {}},
+    ]
+    setup = p.build_setup(
+        client,
+        model=model,
+        base_instruction="You are Pastra.",
+        tools=tools,
+        handle="upstream-handle",
+        emulate_text=p.audio_only(model),
+    )["setup"]
+    assert setup["model"] == "models/gemini-3.8-live"
+    assert setup["generationConfig"]["responseModalities"] == ["AUDIO"]
+    assert setup["systemInstruction"] == {"parts": [{"text": "You are Pastra.\n\nBe brief."}]}
+    assert setup["sessionResumption"] == {"handle": "upstream-handle"}
+    assert setup["inputAudioTranscription"] == setup["outputAudioTranscription"] == {}
+    assert setup["contextWindowCompression"] == {"slidingWindow": {}}
+    assert p.resolve_model("gemini-9", default="x", aliases={}, allowed=["x"]) is None
+
+
+def test_parse_server_bundled_message():
+    raw = p.dumps(
+        {
+            "serverContent": {
+                "modelTurn": {
+                    "parts": [
+                        {"inlineData": {"mimeType": "audio/pcm;rate=24000", "data": "AAAA"}},
+                        {"text": "thinking", "thought": True},
+                        {"executableCode": {"language": "PYTHON", "code": "print(1)"}},
+                    ]
+                },
+                "outputTranscription": {"text": "Hi"},
+                "turnComplete": True,
+            },
+            "usageMetadata": {"promptTokenCount": 3, "responseTokenCount": 4, "totalTokenCount": 7},
+        }
+    )
+    view = p.parse_server(raw)
+    assert view.audio == ["AAAA"]
+    assert view.texts == []
+    assert view.code == [("code", "PYTHON", "print(1)")]
+    assert view.output_text == "Hi"
+    assert view.turn_complete
+    assert p.usage_counts(view.usage) == (3, 4, 7)
+    assert p.parse_server(b'{"goAway": {"timeLeft": "1.500s"}}').go_away == 1.5
+    update = p.parse_server(b'{"sessionResumptionUpdate": {"newHandle": "h", "resumable": true}}')
+    assert update.resumption == "h"
+    assert p.parse_server(b'{"sessionResumptionUpdate": {}}').resumption is None
+
+
+def test_gemini_close_codes():
+    assert p.gemini_close(SessionEnd(EndKind.BAD_MESSAGE, "bad"))[0] == 1007
+    assert p.gemini_close(SessionEnd(EndKind.TOO_LARGE))[0] == 1009
+    assert p.gemini_close(SessionEnd(EndKind.DAILY_LIMIT))[0] == 1008
+    assert p.gemini_close(SessionEnd(EndKind.UPSTREAM_UNAVAILABLE))[0] == 1011
+    rejected = SessionEnd(EndKind.UPSTREAM_REJECTED, upstream_code=1007, upstream_reason="x")
+    assert p.gemini_close(rejected) == (1007, "x")
+    assert len(p.close_reason("é" * 100).encode()) <= 123
+
+
+# --- handles ------------------------------------------------------------------------------
+
+
+def test_handles_are_bound_to_user_and_conversation():
+    import uuid
+
+    conversation = uuid.uuid4()
+    handle = handles.issue(user_id=7, conversation_id=conversation)
+    assert handles.read(handle, user_id=7) == conversation
+    assert handles.read(handle, user_id=8) is None
+    assert handles.read(handle[:-2] + "xx", user_id=7) is None
+    assert handles.read("", user_id=7) is None
+
+
+# --- buffers --------------------------------------------------------------------------------
+
+
+def test_uplink_keeps_one_second_live_two_offline_and_drops_video_first():
+    uplink = Uplink()
+    uplink.set_offline(False)
+    uplink.put_video(b"v1")
+    uplink.put_video(b"v2")  # replaces v1
+    assert uplink.dropped_video == 1
+    uplink.put_control(b"text")
+    for i in range(10):
+        uplink.put_audio(b"a%d" % i, 100.0)
+    assert uplink.dropped_audio == 0
+    uplink.put_audio(b"a10", 100.0)  # over 1 s: the video goes first, then the oldest audio
+    assert uplink.dropped_video == 2
+    assert uplink.dropped_audio == 1
+    payloads = [uplink.pop().payload for _ in range(len(uplink))]
+    assert payloads == [b"text", *(b"a%d" % i for i in range(1, 11))]
+    uplink.set_offline(True)
+    for i in range(30):
+        uplink.put_audio(b"%d" % i, 100.0)
+    assert uplink.audio_ms == 2000.0
+    assert uplink.pop().payload == b"10"
+
+
+def test_uplink_control_is_never_dropped_but_bounded():
+    uplink = Uplink(max_control=3)
+    for _ in range(3):
+        uplink.put_control(b"c")
+    with pytest.raises(SessionEnd) as caught:
+        uplink.put_control(b"c")
+    assert caught.value.kind is EndKind.RATE_LIMITED
+
+
+async def test_downlink_drops_oldest_audio_keeps_control_and_clears_on_barge_in():
+    sent = []
+    gate = asyncio.Event()
+
+    async def send(payload):
+        await gate.wait()
+        sent.append(payload)
+
+    downlink = Downlink(send, max_audio_bytes=10)
+    downlink.put("t1")
+    for i in range(5):
+        downlink.put_audio(b"%04d" % i)  # 4 bytes each: 12 > 10 drops the oldest
+    downlink.put("t2")
+    assert downlink.dropped_audio == 3
+    task = asyncio.create_task(downlink.run())
+    await asyncio.sleep(0.01)
+    assert downlink.stalled_for(asyncio.get_running_loop().time() + 1e9) > 0  # a send is pending
+    assert downlink.clear_audio() == 2
+    gate.set()
+    await downlink.drain(1.0)
+    task.cancel()
+    assert sent == ["t1", "t2"]
+
+
+async def test_downlink_control_cap_ends_a_stalled_client():
+    downlink = Downlink(lambda payload: asyncio.sleep(0), max_items=2)
+    downlink.put("a")
+    downlink.put("b")
+    with pytest.raises(SessionEnd) as caught:
+        downlink.put("c")
+    assert caught.value.kind is EndKind.SLOW_CLIENT
+
+
+def test_token_bucket_burst_then_rate():
+    bucket = limits.TokenBucket(rate=2.0, burst=3.0)
+    now = bucket.stamp
+    assert [bucket.take(now) for _ in range(4)] == [True, True, True, False]
+    assert bucket.take(now + 0.5)
+    assert not bucket.take(now + 0.5)
+
+
+def test_tool_event_args_are_kept_small():
+    from assistant.live import browser_protocol as bp
+
+    small = {"location": "Paris"}
+    assert bp.short_args(small) is small
+    big = {"text": "x" * 2000}
+    cut = bp.short_args(big)
+    assert isinstance(cut, str)
+    assert len(cut) == bp.MAX_TOOL_ARGS_CHARS
+    assert cut.startswith('{"text":"xxx')
+    assert cut.endswith("…")
