@@ -27,4 +27,5 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
     CMD curl -fsS "http://127.0.0.1:${PORT}/healthz" || exit 1
 
 # Cloud Run sets PORT; migrations run as a separate job/step (see docs).
-CMD ["sh", "-c", "exec daphne -b 0.0.0.0 -p ${PORT} --proxy-headers --websocket-max-message-size 1048576 pastra_site.asgi:application"]
+# WebSocket settings and why: docs/asgi-server.md.
+CMD ["sh", "-c", "exec daphne -b 0.0.0.0 -p ${PORT} --proxy-headers --websocket_timeout 86400 --websocket_connect_timeout 15 --ping-interval 20 --ping-timeout 30 --websocket-max-message-size 1048576 --websocket-max-frame-size 1048576 pastra_site.asgi:application"]

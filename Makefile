@@ -24,8 +24,10 @@ migrate: $(VENV)/.runtime
 	$(BIN)/python manage.py migrate --noinput
 
 run: migrate
-	$(BIN)/daphne -b $(HOST) -p $(PORT) --websocket_timeout 86400 \
-		--websocket-max-message-size 1048576 pastra_site.asgi:application
+	$(BIN)/daphne -b $(HOST) -p $(PORT) --websocket_timeout 86400 --websocket_connect_timeout 15 \
+		--ping-interval 20 --ping-timeout 30 \
+		--websocket-max-message-size 1048576 --websocket-max-frame-size 1048576 \
+		pastra_site.asgi:application
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

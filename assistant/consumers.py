@@ -15,7 +15,6 @@ import contextlib
 import logging
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -24,6 +23,7 @@ from assistant.live import browser_protocol as bp
 from assistant.live import daphne_compat, handles
 from assistant.live import protocol as p
 from assistant.live.buffers import Downlink
+from assistant.live.db import live_db
 from assistant.live.errors import EndKind, SessionEnd
 from assistant.live.limits import MAX_CONTENT_BYTES, MAX_MESSAGE_BYTES
 from assistant.live.recorder import TurnSummary
@@ -33,7 +33,7 @@ from pastra_site import logs
 
 logger = logging.getLogger(__name__)
 
-aauthenticate = database_sync_to_async(services.access_token_authenticate)
+aauthenticate = live_db(services.access_token_authenticate)
 daphne_compat.install()  # close codes and reasons reach the client under daphne
 
 SETUP_TIMEOUT_SECONDS = 30.0

@@ -15,7 +15,6 @@ import asyncio
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,11 +24,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.loadgen import run_clients
+from bench.procs import ROOT, cpu_seconds, free_port, pin, rss_kb, start
 
-ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "latest.json"
-CLK = os.sysconf("SC_CLK_TCK")
-WS_MAX_BYTES = 1048576  # as in the Makefile's `run` and the Dockerfile's CMD
+WS_MAX_BYTES = 1048576  # as in the Makefile's `run` and the Dockerfile's CMD (docs/asgi-server.md)
 
 
 def server_command(server: str, port: int, *, uvicorn_ws: str = "websockets-sansio") -> list[str]:
@@ -37,7 +35,10 @@ def server_command(server: str, port: int, *, uvicorn_ws: str = "websockets-sans
     if server == "daphne":
         return [
             sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+            "--websocket_timeout", "86400", "--websocket_connect_timeout", "15",
+            "--ping-interval", "20", "--ping-timeout", "30",
             "--websocket-max-message-size", str(WS_MAX_BYTES),
+            "--websocket-max-frame-size", str(WS_MAX_BYTES),
             "pastra_site.asgi:application",
         ]  # fmt: skip
     if server == "uvicorn":
@@ -49,50 +50,6 @@ def server_command(server: str, port: int, *, uvicorn_ws: str = "websockets-sans
             "--no-access-log", "--log-level", "warning",
         ]  # fmt: skip
     raise ValueError(server)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK
-
-
-def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-def pin(pid: int, cpu: int) -> None:
-    if hasattr(os, "sched_setaffinity") and os.cpu_count() and os.cpu_count() > 1:
-        os.sched_setaffinity(pid, {cpu})
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"process exited early with {proc.returncode}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port} after {seconds} s")
-
-
-def start(cmd: list[str], env: dict, port: int, cpu: int) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    wait_for_port(port, proc)
-    pin(proc.pid, cpu)
-    return proc
 
 
 def pastra_env(tmp: Path, upstream: str) -> dict:

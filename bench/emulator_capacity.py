@@ -27,8 +27,9 @@ import sys
 import time
 from pathlib import Path
 
-from bench.__main__ import ROOT, cpu_seconds, free_port, pct, pin, rss_kb, wait_for_port
+from bench.__main__ import pct
 from bench.loadgen import PATH, SETUP, run_clients
+from bench.procs import ROOT, cpu_seconds, free_port, pin, rss_kb, wait_for_port
 
 MAX_CPU_PERCENT = 80.0
 MAX_P99_MS = 20.0

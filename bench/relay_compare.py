@@ -23,48 +23,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.loadgen import run_clients
+from bench.procs import ROOT, cpu_seconds, free_port, pin, start
 
-ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "results" / "relay_compare.json"
-CLK = os.sysconf("SC_CLK_TCK")
 BARE = [sys.executable, "-m", "bench.bare_relay"]
 DAPHNE = [sys.executable, "-m", "daphne", "-b", "127.0.0.1"]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK
-
-
-def pin(pid: int, cpu: int) -> None:
-    if (os.cpu_count() or 1) > 1:
-        os.sched_setaffinity(pid, {cpu})
-
-
-def start(cmd: list[str], env: dict, port: int, cpu: int) -> subprocess.Popen:
-    import socket
-
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{cmd[2]} exited with {proc.returncode}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                pin(proc.pid, cpu)
-                return proc
-        time.sleep(0.1)
-    raise RuntimeError(f"{cmd} did not listen on {port}")
 
 
 def pastra_env(tmp: Path, upstream: str) -> dict:

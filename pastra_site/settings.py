@@ -81,6 +81,13 @@ TEMPLATES = [
 
 if database_url := env_str("DATABASE_URL"):
     DATABASES = {"default": database_from_url(database_url)}
+    # PostgreSQL: a psycopg connection pool per process, so the live path's database calls
+    # (token check, session start, per-turn recording) run concurrently instead of queueing
+    # on Channels' one database thread (assistant/live/db.py). 0 turns it off.
+    if (pool_size := env_int("PASTRA_DB_POOL_SIZE", 8, minimum=0)) and DATABASES["default"][
+        "ENGINE"
+    ].endswith("postgresql"):
+        DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": 1, "max_size": pool_size}
 else:
     DATABASES = {"default": sqlite_database(BASE_DIR / "pastra.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

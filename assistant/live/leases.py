@@ -12,12 +12,12 @@ import socket
 from dataclasses import dataclass
 from datetime import timedelta
 
-from channels.db import database_sync_to_async
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from assistant import selectors, services
+from assistant.live.db import live_db
 from assistant.live.errors import EndKind, SessionEnd
 from assistant.models import Conversation, ConversationEvent, LiveSession, User
 
@@ -142,6 +142,6 @@ def user_is_active(*, user_id: int) -> bool:
     return User.objects.filter(pk=user_id, is_active=True).exists()
 
 
-asession_begin = database_sync_to_async(session_begin)
-alease_renew = database_sync_to_async(lease_renew)
-asession_finish = database_sync_to_async(session_finish)
+asession_begin = live_db(session_begin)
+alease_renew = live_db(lease_renew)
+asession_finish = live_db(session_finish)

@@ -10,10 +10,10 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 
-from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from assistant import live_view, metrics, services
+from assistant.live.db import live_db
 from assistant.models import Conversation, ConversationEvent
 
 logger = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ _MODEL_KINDS = (
     Kind.GROUNDING,
 )
 
-arecord = database_sync_to_async(services.conversation_record)
+arecord = live_db(services.conversation_record)
 
 
 @dataclass(frozen=True)

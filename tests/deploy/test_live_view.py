@@ -80,7 +80,11 @@ async def test_watcher_catches_up_from_after(alice, staff, emulator):
     ready = await start_web(web, modality="text")
     await web_turn(web, "one")
     await web_turn(web, "two")
-    total = await ConversationEvent.objects.filter(conversation_id=ready["conversation"]).acount()
+    events = ConversationEvent.objects.filter(conversation_id=ready["conversation"])
+    async with asyncio.timeout(5):  # a turn is written just after it completes, in one batch
+        while not await events.filter(text="two").aexists():
+            await asyncio.sleep(0.02)
+    total = await events.acount()
     watch = watcher(staff, ready["conversation"], after=total - 1)
     assert (await watch.connect())[0]
     message = orjson.loads(await watch.receive_from())
