@@ -16,6 +16,7 @@ Measured with `python -m bench --setups pastra --sessions 200 --seconds 8` (docs
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
@@ -37,6 +38,36 @@ def executor() -> ThreadPoolExecutor:
     if _executor is None:
         _executor = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="pastra-db")
     return _executor
+
+
+# What a forked child inherited from its parent and must never use nor close (closing a psycopg
+# connection sends the server a Terminate on the socket the parent still uses).
+_inherited: list = []
+
+
+def _after_fork_in_child() -> None:
+    """A forked process (channels' live-server test case, a preloading process manager) starts
+    with its parent's thread pool, whose threads did not survive the fork, and with its
+    parent's connection pool, whose sockets the parent goes on using. Start both afresh."""
+    global _executor
+    _executor = None
+    try:
+        from django.db.backends.postgresql.base import DatabaseWrapper
+    except ImportError:  # psycopg not installed: no pools
+        return
+    if DatabaseWrapper._connection_pools:
+        _inherited.append(dict(DatabaseWrapper._connection_pools))
+        DatabaseWrapper._connection_pools.clear()
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        pooled = connection.settings_dict.get("OPTIONS", {}).get("pool")
+        if pooled and connection.connection is not None:
+            _inherited.append(connection.connection)
+            connection.connection = None
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def concurrent_database() -> bool:
