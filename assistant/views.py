@@ -13,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -226,6 +227,12 @@ def timeline_item(event: ConversationEvent) -> dict:
         item["text"] = event.text or str(data.get("message") or "")
         item["code"] = data.get("code") or ""
     return item
+
+
+@require_GET
+def favicon(request):
+    """Browsers (and the admin's pages, which do not link an icon) ask for /favicon.ico."""
+    return redirect(static("img/pastra-192.png"), permanent=True)
 
 
 @require_GET

@@ -189,3 +189,11 @@ def test_password_reset_for_an_unknown_address_reveals_nothing(client, alice):
 
     assert response.status_code == 302
     assert all("alice" not in m.body for m in mail.outbox)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("open_", [True, False])
+def test_the_sign_up_link_shows_only_while_sign_up_is_open(client, settings, open_):
+    settings.PASTRA_SIGNUP_OPEN = open_
+    page = client.get("/accounts/login/").content.decode()
+    assert ('href="/accounts/signup/"' in page) is open_

@@ -99,3 +99,21 @@ def test_the_image_deployed_as_the_cloud_run_guide_says_passes_check_deploy(tmp_
     result = run_django(["check", "--deploy", "--fail-level", "WARNING"], **env)
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_only_the_proxy_publishes_a_port_and_the_workers_listen_where_it_points():
+    services = load_compose()["services"]
+    published = {name: s["ports"] for name, s in services.items() if s.get("ports")}
+    assert published == {"proxy": ["8080:8080"]}  # workers, redis, postgres stay internal
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    assert re.search(r"listen\s+8080", conf)
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "PORT=8000" in dockerfile  # the port nginx's upstreams name (web1:8000, web2:8000)
+    for name in ("web1", "web2"):
+        assert "127.0.0.1:8000/readyz" in " ".join(services[name]["healthcheck"]["test"])
+
+
+def test_workers_get_time_to_drain_before_docker_kills_them():
+    services = load_compose()["services"]
+    for name in ("web1", "web2"):
+        assert services[name]["stop_grace_period"] == "10s"  # drain finishes within 8 s

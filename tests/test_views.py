@@ -462,3 +462,10 @@ def test_assistant_page_offers_the_server_persona_presets(client, alice):
     assert [p["id"] for p in config["personas"]][:2] == ["default", "brief"]
     assert "Puck" in config["voices"]
     assert "api_key" not in json.dumps(config).lower()
+
+
+def test_favicon_redirects_to_the_app_icon(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"].endswith(".png")
+    assert "/static/img/pastra-192" in response["Location"]
