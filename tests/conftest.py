@@ -76,3 +76,24 @@ def resolver(monkeypatch):
     monkeypatch.setattr(ssrf, "_resolve", fake)
     yield fake
     assert not fake.unexpected, f"unexpected DNS lookups: {fake.unexpected}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_worker_thread_connections(django_db_setup):
+    """Before the test database is dropped: close the connections held by asgiref's database
+    thread (the async ORM in tests) and by the live path's own threads (assistant/live/db.py),
+    which pytest-django does not know about."""
+    yield
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    from assistant.live import db
+
+    asyncio.run(sync_to_async(connections.close_all)())
+    if db._executor is not None:
+        for future in [db._executor.submit(connections.close_all) for _ in range(db.THREADS)]:
+            future.result()
+        db._executor.shutdown(wait=True)
+        db._executor = None

@@ -154,6 +154,14 @@ class Recorder:
     def session_event(self, what: str, **data) -> None:
         self._add(Kind.SESSION, what, data)
 
+    def session_opened(self, what: str, **data) -> None:
+        """ "started"/"resumed": first in the record, before whatever the client sent while
+        the session was being set up."""
+        entry = _Entry(Kind.SESSION, what, data)
+        if self._entries:
+            entry.at = min(entry.at, self._entries[0].at)
+        self._entries.insert(0, entry)
+
     def usage(self, prompt: int, response: int, total: int) -> None:
         self._usage[0] += prompt
         self._usage[1] += response

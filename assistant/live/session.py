@@ -258,7 +258,7 @@ class LiveSession:
             self.client_handle = handles.issue(
                 user_id=spec.user_id, conversation_id=begin.conversation_id
             )
-        self.recorder.session_event(
+        self.recorder.session_opened(
             "resumed" if begin.resumed else "started",
             client=spec.client_kind,
             model=spec.model,
