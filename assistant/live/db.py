@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
@@ -31,13 +32,15 @@ R = TypeVar("R")
 
 
 _executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
 
 
 def executor() -> ThreadPoolExecutor:
     global _executor
-    if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="pastra-db")
-    return _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="pastra-db")
+        return _executor
 
 
 # What a forked child inherited from its parent and must never use nor close (closing a psycopg
@@ -49,8 +52,8 @@ def _after_fork_in_child() -> None:
     """A forked process (channels' live-server test case, a preloading process manager) starts
     with its parent's thread pool, whose threads did not survive the fork, and with its
     parent's connection pool, whose sockets the parent goes on using. Start both afresh."""
-    global _executor
-    _executor = None
+    global _executor, _executor_lock
+    _executor, _executor_lock = None, threading.Lock()  # the parent's lock may have been held
     try:
         from django.db.backends.postgresql.base import DatabaseWrapper
     except ImportError:  # psycopg not installed: no pools
