@@ -67,3 +67,9 @@ CONTROL_IN = MESSAGES.labels("in", "control")
 CONTROL_OUT = MESSAGES.labels("out", "control")
 BYTES_IN = BYTES.labels("in")
 BYTES_OUT = BYTES.labels("out")
+RECORDING_LOST = Counter(
+    "pastra_recording_lost_events_total",
+    "Conversation events that could not be written (database unavailable past the session's "
+    "end, or a write that kept failing).",
+    registry=REGISTRY,
+)

@@ -159,3 +159,14 @@ def test_check_deploy_with_production_settings_prints_no_warnings(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
     assert "WARNING" not in result.stderr + result.stdout
+
+
+def test_sign_up_is_closed_by_default_in_production_and_open_in_development(tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text(PROD_SECRET)
+    production = {"DEBUG": "0", "SECRET_KEY_FILE": str(secret), "ALLOWED_HOSTS": "x.example"}
+    assert settings_value("PASTRA_SIGNUP_OPEN", **production) is False
+    assert settings_value("PASTRA_SIGNUP_OPEN", DEBUG="1") is True
+    assert settings_value("PASTRA_SIGNUP_OPEN", **production, PASTRA_SIGNUP_OPEN="1") is True
+    backend = "django.core.mail.backends.smtp.EmailBackend"
+    assert settings_value("EMAIL_BACKEND", DEBUG="1", EMAIL_BACKEND=backend) == backend

@@ -27,14 +27,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
+
+from pastra_site.env import env_float
 
 logger = logging.getLogger(__name__)
 
 # Everything after SIGTERM (close frames, transcript flushes) must fit in this many seconds;
 # the process exits right after (Cloud Run and `docker stop` kill 10 s after SIGTERM).
-DRAIN_SECONDS = float(os.environ.get("PASTRA_DRAIN_SECONDS", "7"))
+# (PASTRA_DRAIN_SECONDS, parsed strictly like every setting: a bad value names the variable.)
+DRAIN_SECONDS = env_float("PASTRA_DRAIN_SECONDS", 7.0, minimum=0.0)
 # Longer than the session's stall limit (assistant/live/session.py STALL_SECONDS = 10): a
 # stalled client is ended by the session (4433) before a frame is ever forced out.
 SEND_WAIT_SECONDS = 15.0

@@ -10,6 +10,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from assistant import live_view, metrics, services
@@ -23,6 +24,8 @@ logger = logging.getLogger(__name__)
 # while after a failure, so a channel-layer outage never slows recording down.
 BROADCAST_TIMEOUT_SECONDS = 1.0
 BROADCAST_PAUSE_SECONDS = 5.0
+RETRY_FIRST_SECONDS = 0.5  # database unreachable: retry after 0.5, 1, 2, 4, 5, 5, ... s
+RETRY_MAX_SECONDS = 5.0
 _broadcast_paused_until = 0.0
 
 Kind = ConversationEvent.Kind
@@ -267,9 +270,15 @@ class Recorder:
             self._running = False
 
     async def _write(self, batch: _Batch) -> None:
+        """Write one batch. A database that is unreachable (restart, failover) is retried with
+        backoff for as long as the session lives, so a turn is not lost to a short outage;
+        `finish` bounds the wait at the end. Any other error is tried twice, then the batch
+        is dropped (counted) so the batches behind it still get written."""
         if self.gone:
             return
-        for attempt in (1, 2):
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 self.written += await arecord(
                     conversation_id=self.conversation_id,
@@ -287,6 +296,18 @@ class Recorder:
                     len(batch.events),
                 )
                 return
+            except (OperationalError, InterfaceError):
+                delay = min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2 ** (attempt - 1))
+                logger.warning(
+                    "conv=%s database unavailable (attempt %d, %d events); retrying in %.1fs",
+                    self.conversation_id,
+                    attempt,
+                    len(batch.events),
+                    delay,
+                )
+                metrics.ERRORS.labels("recording").inc()
+                await asyncio.sleep(delay)
+                continue
             except Exception:
                 logger.exception(
                     "conv=%s recording failed (attempt %d, %d events)",
@@ -294,7 +315,11 @@ class Recorder:
                     attempt,
                     len(batch.events),
                 )
-                await asyncio.sleep(0.5)
+                metrics.ERRORS.labels("recording").inc()
+                if attempt >= 2:
+                    metrics.RECORDING_LOST.inc(len(batch.events))
+                    return
+                await asyncio.sleep(RETRY_FIRST_SECONDS)
                 continue
             if batch.events:
                 await self._broadcast(batch.events)
@@ -318,23 +343,43 @@ class Recorder:
                 exc_info=True,
             )
 
+    def _pending_events(self) -> int:
+        return sum(len(b.events) for b in self._queue)
+
     async def wait_written(self, limit: float = 10.0) -> None:
         try:
             async with asyncio.timeout(limit):
                 await self._drained.wait()
         except TimeoutError:
             logger.warning(
-                "conv=%s recording still pending after %.0fs", self.conversation_id, limit
+                "conv=%s recording still pending after %.0fs (%d events)",
+                self.conversation_id,
+                limit,
+                self._pending_events(),
             )
 
     async def finish(self, limit: float = 8.0) -> None:
-        """Queue the rest (with the latest handle) and wait for every write. Call shielded."""
+        """Queue the rest (with the latest handle) and wait for every write. Call shielded.
+        What is still unwritten after `limit` (the database down past the session's end) is
+        lost: logged and counted."""
         self.flush_pending()
         if self._handle:
             self._queue[-1].handle = self._handle
-        if self._running:
-            await self.wait_written(limit)
-            return
-        async with asyncio.timeout(limit):  # no flusher task (it never started): write here
-            while self._queue:
-                await self._write(self._queue.popleft())
+        try:
+            async with asyncio.timeout(limit):
+                if self._running:
+                    await self._drained.wait()
+                else:  # no flusher task (it never started): write here
+                    while self._queue:
+                        await self._write(self._queue[0])
+                        self._queue.popleft()
+        except TimeoutError:
+            lost = self._pending_events()
+            metrics.RECORDING_LOST.inc(lost)
+            logger.error(
+                "conv=%s %d events not recorded: the database was unavailable for %.0fs "
+                "after the session ended",
+                self.conversation_id,
+                lost,
+                limit,
+            )

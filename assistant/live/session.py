@@ -726,7 +726,10 @@ class LiveSession:
                 # pending would start a second task (and a second response) for it.
                 logger.warning("conv=%s repeated call id %s ignored", self.conversation_id, call_id)
                 continue
-            executor = "server" if name in self.server_functions else "client"
+            # Only functions the client declared go to the client: a name nobody declared
+            # (made up by the model, or a tool switched off since) is answered by the server
+            # with an "unknown tool" error, or the model would wait for it forever.
+            executor = "client" if name in self.client_functions else "server"
             self.recorder.tool_call(call_id=call_id, name=name, args=args, executor=executor)
             self._calls[call_id] = _Call(call_id, name, executor, generation)
             if executor == "server":

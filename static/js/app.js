@@ -35,7 +35,8 @@ export class App {
     this.#transcript = new Transcript(ui.transcript, ui.stage);
     const parts = { socket, state, transcript: this.#transcript };
     bindConversation({ ...parts, player: this.#voice.player, tools: new ToolActivity(ui.toolsPanel), root: ui.root });
-    bindLink({ ...parts, view, release: () => this.#release(), micActive: () => this.#voice.micActive });
+    const mediaActive = () => this.#voice.micActive || this.#vision.active;
+    bindLink({ ...parts, view, release: () => this.#release(), mediaActive });
     this.#vision.addEventListener("problem", ({ detail }) => view.notice(detail));
     addEventListener("online", () => socket.retryNow());
     view.render("idle");
@@ -89,8 +90,10 @@ export class App {
 
   /** The camera, screen and flip buttons: "camera" | "screen" | "flip". */
   video(action) {
-    if (action !== "flip") this.connect();
     const vision = this.#vision;
+    // Turning a source on needs a session; turning it off (or flipping) must not open one.
+    const turningOn = action !== "flip" && vision.kind !== action;
+    if (turningOn) this.connect();
     if (action === "camera") return vision.toggleCamera();
     return action === "screen" ? vision.toggleScreen() : vision.flip();
   }

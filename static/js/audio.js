@@ -25,8 +25,10 @@ export class AudioEngine {
         ? Promise.all(WORKLETS.map((url) => worklet.addModule(url)))
         : Promise.reject(new Error("AudioWorklet needs a secure (HTTPS) page."));
       this.#ready.catch(() => {});
-      this.#primeIos();
     }
+    // Until audio runs, every gesture plays the silent buffer again: the first one may not
+    // have counted as a gesture (a touch's pointerdown does not).
+    if (this.#context.state !== "running") this.#primeIos();
     this.resume();
     return this.#ready;
   }

@@ -2,8 +2,8 @@
 // reason and, where it helps, a Retry button.
 import { Server } from "./protocol.js";
 
-/** parts: {socket, view, state, transcript, release(), micActive()} */
-export function bindLink({ socket, view, state, transcript, release, micActive }) {
+/** parts: {socket, view, state, transcript, release(), mediaActive()} */
+export function bindLink({ socket, view, state, transcript, release, mediaActive }) {
   const on = (type, handler) => socket.addEventListener(type, ({ detail }) => handler(detail));
   let dropped = false;
 
@@ -23,7 +23,8 @@ export function bindLink({ socket, view, state, transcript, release, micActive }
   });
   on("closed", ({ retry, message }) => {
     const idle = retry === "idle";
-    if (!idle || micActive()) release();
+    // Microphone, camera and screen never outlive the session (nor their indicators).
+    if (!idle || mediaActive()) release();
     view.detail = message;
     view.notice(idle ? message : "");
     view.offerRetry(retry === "manual");

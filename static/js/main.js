@@ -51,7 +51,12 @@ if (root) {
     else app.applySettings();
   });
 
-  document.addEventListener("pointerdown", () => app.unlockAudio(), { once: true, capture: true });
+  // Audio output starts inside a user gesture. A touch's pointerdown is not one (its
+  // pointerup and touchend are), so listen for all the events that count; unlocking is
+  // cheap once the audio is running.
+  for (const type of ["pointerdown", "pointerup", "touchend", "keydown"]) {
+    document.addEventListener(type, () => app.unlockAudio(), { capture: true, passive: true });
+  }
   const resume = new URLSearchParams(location.search).get("conversation");
   if (resume) app.resume(resume);
   root.dataset.ready = "true"; // the controls work from here on (tests wait for it)

@@ -47,16 +47,46 @@ export class VideoSource extends EventTarget {
     this.#attach(stream, "camera");
   }
 
-  /** Switch front ⇄ back; on failure the current camera keeps running. */
+  /** Switch to the next camera (front ⇄ back on a phone). The running camera is released
+   * first: many phones cannot open a second camera while one is in use. The next one is
+   * chosen by device id where the browser lists several, else by facing mode; if it cannot
+   * be opened, the previous camera comes back and the error is reported. */
   async flip() {
     if (this.#kind !== "camera") return;
-    const next = this.#facing === "user" ? "environment" : "user";
-    const stream = await navigator.mediaDevices.getUserMedia({
-      audio: false,
-      video: { facingMode: { exact: next }, width: { ideal: 1280 }, height: { ideal: 720 } },
-    });
-    this.#facing = next;
+    const previous = this.#facing;
+    const next = previous === "user" ? "environment" : "user";
+    const video = (await this.#nextCamera()) ?? { facingMode: { ideal: next } };
+    for (const track of this.#stream?.getTracks() ?? []) track.stop();
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({
+        audio: false,
+        video: { ...video, width: { ideal: 1280 }, height: { ideal: 720 } },
+      });
+    } catch (error) {
+      try {
+        await this.startCamera(previous);
+      } catch {
+        this.stop();
+      }
+      throw error;
+    }
+    this.#facing = stream.getVideoTracks()[0]?.getSettings?.().facingMode || next;
     this.#attach(stream, "camera");
+  }
+
+  async #nextCamera() {
+    const current = this.#stream?.getVideoTracks()[0]?.getSettings?.().deviceId;
+    let cameras = [];
+    try {
+      const devices = await navigator.mediaDevices.enumerateDevices();
+      cameras = devices.filter((device) => device.kind === "videoinput" && device.deviceId);
+    } catch {
+      return null;
+    }
+    if (cameras.length < 2) return null;
+    const index = cameras.findIndex((device) => device.deviceId === current);
+    return { deviceId: { exact: cameras[(index + 1) % cameras.length].deviceId } };
   }
 
   async startScreen() {

@@ -28,6 +28,11 @@ export class Vision extends EventTarget {
     return this.#source.kind !== null;
   }
 
+  /** "camera" | "screen" | null */
+  get kind() {
+    return this.#source.kind;
+  }
+
   async toggleCamera() {
     if (this.#source.kind === "camera") return this.stop();
     await this.#run("camera", () => this.#source.startCamera());

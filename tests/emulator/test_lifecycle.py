@@ -475,3 +475,23 @@ async def test_sdk_unknown_resumption_handle_raises_1008(sdk):
             pass
     assert refused.value.code == 1008
     assert refused.value.details == "BidiGenerateContent session not found"
+
+
+def test_the_emulator_imports_nothing_from_pastra_or_django():
+    """SPEC: gemini_emulator is standalone (it runs where Django is not installed)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys, gemini_emulator, gemini_emulator.server, gemini_emulator.cli, "
+        "gemini_emulator.session, gemini_emulator.__main__\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'django', 'assistant', "
+        "'channels', 'pastra_site', 'daphne'})\n"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

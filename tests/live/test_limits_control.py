@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from assistant import control
 from assistant.live import browser_protocol
-from assistant.models import Conversation, LiveSession
+from assistant.models import Conversation, ConversationEvent, LiveSession
 from assistant.routing import websocket_urlpatterns
 from tests.live.conftest import (
     MODEL,
@@ -316,3 +316,59 @@ async def test_a_record_deleted_under_a_live_session_is_not_retried(alice, emula
     assert not errors, caplog.text
     warnings = [r.getMessage() for r in caplog.records if "deleted while live" in r.getMessage()]
     assert len(warnings) == 1
+
+
+async def test_a_database_outage_during_a_session_loses_no_turn(alice, emulator, monkeypatch):
+    """The database is unreachable for a few writes (restart, failover): the recorder keeps
+    the turns queued and retries with backoff; the session carries on meanwhile."""
+    from django.db import OperationalError
+
+    from assistant.live import recorder
+
+    real = recorder.arecord
+    failures = {"left": 3}
+
+    async def flaky(**kwargs):
+        if failures["left"]:
+            failures["left"] -= 1
+            raise OperationalError("connection refused")
+        return await real(**kwargs)
+
+    monkeypatch.setattr(recorder, "arecord", flaky)
+    monkeypatch.setattr(recorder, "RETRY_FIRST_SECONDS", 0.05)
+    comm = web_client(alice)
+    ready = await start_web(comm)
+    await web_turn(comm, "said during the outage")
+    await web_turn(comm, "and after it")
+    await comm.disconnect()
+    assert failures["left"] == 0
+    texts = [
+        e.text
+        async for e in ConversationEvent.objects.filter(
+            conversation_id=ready["conversation"], kind=ConversationEvent.Kind.USER_TEXT
+        ).order_by("seq")
+    ]
+    assert texts == ["said during the outage", "and after it"]
+
+
+async def test_turns_unwritable_past_the_end_are_counted_lost(alice, emulator, monkeypatch):
+    from django.db import OperationalError
+
+    from assistant import metrics
+    from assistant.live import recorder
+
+    async def down(**kwargs):
+        raise OperationalError("connection refused")
+
+    comm = web_client(alice)
+    ready = await start_web(comm)
+    monkeypatch.setattr(recorder, "arecord", down)
+    monkeypatch.setattr(recorder, "RETRY_FIRST_SECONDS", 0.05)
+    monkeypatch.setattr(recorder.Recorder.finish, "__defaults__", (0.5,))
+    before = metrics.RECORDING_LOST._value.get()
+    await web_turn(comm, "never written")
+    await comm.disconnect()
+    assert metrics.RECORDING_LOST._value.get() - before >= 2  # the user text and the reply
+    assert not await ConversationEvent.objects.filter(
+        conversation_id=ready["conversation"], text="never written"
+    ).aexists()

@@ -598,3 +598,51 @@ async def test_a_repeated_call_id_is_answered_once(alice, fake_gemini, open_mete
     assert [t["phase"] for t in got.of("tool")] == ["started", "finished"]
     await comm.disconnect()
     assert response_ids(fake_gemini.received) == ["call-w"]
+
+
+# --- a function nobody declared ------------------------------------------------------------
+
+
+async def test_a_call_nobody_declared_is_answered_by_the_server_on_the_web_path(alice, fake_gemini):
+    """Gemini may call a name the client never declared (a context update dropped it, a
+    tool was switched off): nobody would answer it and the model would wait forever."""
+    comm = web_client(alice)
+    await start_web(comm)
+    await comm.send_json_to({"type": "text", "text": "do the thing"})
+    await fake_gemini.next("realtimeInput")
+    await fake_gemini.send(
+        {"toolCall": {"functionCalls": [{"id": "c-1", "name": "made_up", "args": {}}]}}
+    )
+    answer = await fake_gemini.next("toolResponse")
+    assert answer["functionResponses"] == [
+        {"id": "c-1", "name": "made_up", "response": {"error": "unknown tool: made_up"}}
+    ]
+    await fake_gemini.send({"serverContent": {"turnComplete": True}})
+    got = await receive_until(comm, lambda e: e["type"] == "turn.complete")
+    assert not [e for e in got.events if e["type"] == "tool.call"]  # nothing for the page
+    assert [(t["phase"], t.get("ok")) for t in got.of("tool")] == [
+        ("started", None),
+        ("finished", False),
+    ]
+    await comm.disconnect()
+
+
+async def test_a_call_nobody_declared_never_reaches_an_sdk_client(alice_token, fake_gemini):
+    comm = await gemini_session(alice_token)
+    await comm.send_json_to({"realtimeInput": {"text": "do the thing"}})
+    await fake_gemini.next("realtimeInput")
+    await fake_gemini.send(
+        {"toolCall": {"functionCalls": [{"id": "c-2", "name": "made_up", "args": {"a": 1}}]}}
+    )
+    answer = await fake_gemini.next("toolResponse")
+    assert [r["response"] for r in answer["functionResponses"]] == [
+        {"error": "unknown tool: made_up"}
+    ]
+    await fake_gemini.send({"serverContent": {"turnComplete": True}})
+    got = await gemini_until(comm, turn_complete)
+    assert all("toolCall" not in m for m in got)
+    await comm.disconnect()
+    conversation = await Conversation.objects.aget(user__username="alice")
+    calls, results = await tool_records(conversation.pk)
+    assert [(c["name"], c["executor"]) for c in calls] == [("made_up", "server")]
+    assert [r.data["ok"] for r in results] == [False]

@@ -77,7 +77,7 @@ async def test_text_modality_on_an_audio_only_model_drops_audio(alice, emulator)
 async def test_audio_turn_with_barge_in(alice, start_emulator):
     emulator = await start_emulator(pace=4.0)
     comm = web_client(alice)
-    await start_web(comm)
+    ready = await start_web(comm)
     await comm.send_json_to({"type": "text", "text": "/long"})
     # some model audio is playing...
     got = await receive_until(comm, lambda e: e["type"] == "transcript" and e["role"] == "model")
@@ -96,6 +96,9 @@ async def test_audio_turn_with_barge_in(alice, start_emulator):
     assert got.finals("model")[-1] == "I heard 0.8 seconds of audio."
     assert emulator.stats()["total"]["audio_bytes"] >= 48000
     await comm.disconnect()
+    kinds = [e.kind for e in await events_of(ready["conversation"])]
+    assert kinds.count(Kind.INTERRUPTION) == 1  # the cut reply is on the record as cut
+    assert kinds.index(Kind.INTERRUPTION) < kinds.index(Kind.INPUT_TRANSCRIPT)
 
 
 async def test_video_frames_reach_the_upstream(alice, emulator):
