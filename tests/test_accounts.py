@@ -1,10 +1,17 @@
 """Accounts through django-allauth, in Pastra's own templates."""
 
+import json
+import os
 import re
+import subprocess
+import sys
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
+
+from tests.test_settings import ROOT
 
 PASSWORD = "correct horse battery staple"  # the conftest make_user default
 NEW_PASSWORD = "a brand new long passphrase"
@@ -197,3 +204,72 @@ def test_the_sign_up_link_shows_only_while_sign_up_is_open(client, settings, ope
     settings.PASTRA_SIGNUP_OPEN = open_
     page = client.get("/accounts/login/").content.decode()
     assert ('href="/accounts/signup/"' in page) is open_
+
+
+GOOGLE_CLIENT_ID = "pastra-test.apps.googleusercontent.com"
+GOOGLE_LOGIN_SCRIPT = """
+import json, django
+django.setup()
+from django.core.management import call_command
+from django.test import Client
+call_command("migrate", interactive=False, verbosity=0)
+client = Client(SERVER_NAME="testserver")
+login = client.get("/accounts/login/")
+signup = client.get("/accounts/signup/")
+confirm = client.get("/accounts/google/login/?process=login")
+start = client.post("/accounts/google/login/?process=login")
+print(json.dumps({
+    "login": [login.status_code, login.content.decode()],
+    "signup": [signup.status_code, signup.content.decode()],
+    "confirm": [confirm.status_code, confirm.content.decode()],
+    "start": [start.status_code, start.get("Location", "")],
+}))
+"""
+
+
+def test_google_sign_in_appears_and_redirects_to_google_when_configured(tmp_path):
+    """Settings install allauth.socialaccount only with a client id: a child process needed."""
+    base = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG"}}
+    result = subprocess.run(
+        [sys.executable, "-c", GOOGLE_LOGIN_SCRIPT],
+        cwd=ROOT,
+        env={
+            **base,
+            "DJANGO_SETTINGS_MODULE": "pastra_site.settings",
+            "DEBUG": "1",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+            "PASTRA_GOOGLE_CLIENT_ID": GOOGLE_CLIENT_ID,
+            "PASTRA_GOOGLE_CLIENT_SECRET": "not-a-real-secret",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    pages = json.loads(result.stdout.strip().splitlines()[-1])
+
+    button = re.compile(r'<a class="btn btn--google[^"]*" href="([^"]+)">Sign in with Google</a>')
+    for page in ("login", "signup"):  # sign-up is open with DEBUG=1
+        status, html = pages[page]
+        assert status == 200
+        found = button.search(html)
+        assert found, f"no Google button on /accounts/{page}/"
+        assert found.group(1) == "/accounts/google/login/?process=login"
+
+    status, html = pages["confirm"]  # GET only asks; the redirect needs a POST (CSRF-safe)
+    assert status == 200
+    assert re.search(r'<form method="post"', html)
+    assert 'name="csrfmiddlewaretoken"' in html
+
+    status, location = pages["start"]
+    assert status == 302
+    target = urlsplit(location)
+    assert (target.scheme, target.netloc) == ("https", "accounts.google.com")
+    query = parse_qs(target.query)
+    assert query["client_id"] == [GOOGLE_CLIENT_ID]
+    assert query["redirect_uri"] == ["http://testserver/accounts/google/login/callback/"]
+    assert query["response_type"] == ["code"]
+    assert set(query["scope"][0].split()) == {"profile", "email"}
+    assert query["state"][0]
+    assert "not-a-real-secret" not in location

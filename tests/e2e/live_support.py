@@ -44,15 +44,20 @@ def _env_value(value) -> str:
 
 
 class FakeOpenMeteo:
-    """Geocoding and forecast endpoints answering from the recorded fixtures."""
+    """Geocoding and forecast endpoints answering from the recorded fixtures (Atlantis is
+    nowhere, as Open-Meteo's own "not found" answer says)."""
 
     def __init__(self):
         geocode = (FIXTURES / "open-meteo-geocoding-paris.json").read_bytes()
+        nowhere = (FIXTURES / "open-meteo-geocoding-notfound.json").read_bytes()
         forecast = (FIXTURES / "open-meteo-forecast.json").read_bytes()
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
-                body = geocode if self.path.startswith("/v1/search") else forecast
+                if self.path.startswith("/v1/search"):
+                    body = nowhere if "atlantis" in self.path.lower() else geocode
+                else:
+                    body = forecast
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))

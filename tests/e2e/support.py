@@ -21,6 +21,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--use-fake-ui-for-media-stream",
+    "--auto-select-desktop-capture-source=Entire screen",  # getDisplayMedia without a picker
     "--use-fake-device-for-media-stream",
     "--autoplay-policy=no-user-gesture-required",
 ]

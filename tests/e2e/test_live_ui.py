@@ -203,6 +203,34 @@ class LiveUITests(LiveBrowserTestCase):
         expect(page.get_by_test_id("video-preview")).to_be_hidden()
         self.assert_clean_console()
 
+    def test_screen_sharing_replaces_the_camera_and_the_browsers_stop_is_honoured(self):
+        page = self.open(viewport={"width": 1280, "height": 800})
+        root = self.root(page)
+        camera, screen = page.get_by_test_id("camera-button"), page.get_by_test_id("screen-button")
+        camera.click()
+        expect(camera).to_have_attribute("aria-pressed", "true")
+        screen.click()  # one source at a time: the screen replaces the camera
+        expect(screen).to_have_attribute("aria-pressed", "true")
+        expect(camera).to_have_attribute("aria-pressed", "false")
+        expect(root).to_have_attribute("data-video", "screen")
+        expect(page.get_by_test_id("video-preview")).to_be_visible()
+        self.wait_until(page, "() => Number(document.querySelector('[data-pastra]')"
+                        ".dataset.framesSent || 0) >= 1")  # fmt: skip
+        # The browser's own "Stop sharing" ends the track: the page follows.
+        page.evaluate(
+            """() => {
+                const stream = document.querySelector("video").srcObject;
+                for (const track of stream.getVideoTracks()) {
+                    track.stop();
+                    track.dispatchEvent(new Event("ended"));
+                }
+            }"""
+        )
+        expect(screen).to_have_attribute("aria-pressed", "false")
+        expect(page.get_by_test_id("video-preview")).to_be_hidden()
+        expect(root).not_to_have_attribute("data-video", "screen")
+        self.assert_clean_console()
+
     def test_a_weather_question_shows_a_tool_card(self):
         page = self.open()
         self.send(page, "What's the weather in Paris?")
@@ -212,6 +240,16 @@ class LiveUITests(LiveBrowserTestCase):
         expect(card).to_contain_text(re.compile(r"Done in \d+ ms"))
         self.expect_reply(page, "get_weather returned")
         self.screenshot(page, "live-tool-card-phone")
+        self.assert_clean_console()
+
+    def test_a_failed_tool_shows_a_failed_card_and_the_model_explains(self):
+        page = self.open()
+        self.send(page, "What's the weather in Atlantis?")
+        card = page.get_by_test_id("tool-activity").locator(".tool-card").first
+        expect(card).to_have_attribute("data-status", "failed", timeout=10_000)
+        expect(card).to_contain_text(re.compile(r"Failed in \d+ ms"))
+        expect(card).to_contain_text("place not found")
+        self.expect_reply(page, re.compile(r"get_weather returned .*place not found"))
         self.assert_clean_console()
 
     def test_code_execution_and_search_sources_show_in_the_transcript(self):

@@ -78,7 +78,7 @@ class RawClient:
             assert isinstance(raw, bytes), f"expected a binary frame, got text: {raw[:80]!r}"
         else:
             assert isinstance(raw, str), "expected a text frame"
-        return json.loads(raw)
+        return server_message(raw)
 
     async def setup(self, model: str = MODEL_38, **fields) -> dict:
         await self.send({"setup": {"model": f"models/{model}", **fields}})
@@ -112,7 +112,7 @@ class RawClient:
         async with asyncio.timeout(timeout):
             try:
                 while True:
-                    await self.ws.recv()
+                    server_message(await self.ws.recv())
             except ConnectionClosed as closed:
                 received = closed.rcvd
         if received is None:
@@ -121,6 +121,14 @@ class RawClient:
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+def server_message(raw: str | bytes) -> dict:
+    """Decode one server frame; Live never sends JSON error objects (errors are close frames)."""
+    message = json.loads(raw)
+    assert isinstance(message, dict), f"expected a JSON object, got {json.dumps(message)[:200]}"
+    assert "error" not in message, f"the server sent a JSON error object: {raw[:200]!r}"
+    return message
 
 
 @pytest.fixture

@@ -21,6 +21,11 @@ class Command(BaseCommand):
         except ConfigError as error:
             raise CommandError(str(error)) from error
         try:
-            serve(config, lambda line: self.stdout.write(line))
+            serve(config, self._announce)
         except OSError as error:  # e.g. the port is taken
             raise CommandError(f"cannot listen on {config.host}:{config.port}: {error}") from error
+
+    def _announce(self, line: str) -> None:
+        # Flushed at once: a supervisor reads the URL (the port, with --port 0) from a pipe.
+        self.stdout.write(line)
+        self.stdout.flush()
