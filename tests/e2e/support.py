@@ -11,6 +11,8 @@ from unittest import mock
 from channels.testing import ChannelsLiveServerTestCase
 from django.test import Client
 
+from assistant.models import LiveSession
+
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -98,11 +100,13 @@ class BrowserTestCase(ChannelsLiveServerTestCase):
     def setUp(self):
         super().setUp()
         self.console: list[str] = []
+        self.contexts = []
 
     def new_page(self, user=None, *, viewport=PHONE):
         context = self.browser.new_context(
             viewport=viewport, permissions=["microphone", "camera"], base_url=self.live_server_url
         )
+        self.contexts.append(context)
         if user is not None:
             client = Client()
             client.force_login(user)
@@ -143,4 +147,11 @@ class BrowserTestCase(ChannelsLiveServerTestCase):
     def tearDown(self):
         if self.console and any(line.startswith(("error", "pageerror")) for line in self.console):
             print("\n--- browser console ---\n" + "\n".join(self.console))
+        # Close this test's pages, and let the server finish their sessions (final transcript
+        # writes, lease release) before the database is flushed under them.
+        for context in self.contexts:
+            context.close()
+        deadline = time.monotonic() + 10
+        while LiveSession.objects.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
         super().tearDown()
