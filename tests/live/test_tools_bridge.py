@@ -646,3 +646,48 @@ async def test_a_call_nobody_declared_never_reaches_an_sdk_client(alice_token, f
     calls, results = await tool_records(conversation.pk)
     assert [(c["name"], c["executor"]) for c in calls] == [("made_up", "server")]
     assert [r.data["ok"] for r in results] == [False]
+
+
+# --- a tool running across a goAway ------------------------------------------------------
+
+
+async def test_a_tool_running_at_a_goaway_is_answered_once_before_the_handover(
+    alice, fake_gemini, http_routes
+):
+    """Gemini announces the end of the connection while a server tool runs: the bridge waits
+    for the result, answers on the connection that asked (once), lets the turn finish, and
+    only then resumes on a new connection from the handle that covers the whole turn."""
+    gate = asyncio.Event()
+
+    async def slow_geocode(request):
+        await gate.wait()
+        return httpx.Response(200, json=load_fixture("open-meteo-geocoding-paris.json"))
+
+    http_routes[GEOCODE_KEY] = slow_geocode
+    http_routes.json("GET", FORECAST, load_fixture("open-meteo-forecast.json"))
+    comm = web_client(alice)
+    await start_web(comm)
+    await comm.send_json_to({"type": "text", "text": "weather in Paris"})
+    await fake_gemini.next("realtimeInput")
+    first = fake_gemini.ws
+    await fake_gemini.send({"toolCall": {"functionCalls": [two_calls()[0]]}})
+    await wait_for(lambda: http_routes.requests)  # the tool is running
+    await fake_gemini.send({"goAway": {"timeLeft": "20s"}})
+    await asyncio.sleep(0.2)
+    assert fake_gemini.ws is first  # no handover while the call is pending
+    gate.set()
+    answer = await fake_gemini.next("toolResponse")
+    assert [r["id"] for r in answer["functionResponses"]] == ["call-w"]
+    assert fake_gemini.ws is first  # answered on the connection that asked
+    await fake_gemini.send({"serverContent": {"outputTranscription": {"text": "Mild."}}})
+    await fake_gemini.send({"serverContent": {"turnComplete": True}})
+    await fake_gemini.send({"sessionResumptionUpdate": {"newHandle": "h-after", "resumable": True}})
+    await receive_until(comm, lambda e: e["type"] == "turn.complete")
+    await wait_for(lambda: fake_gemini.ws is not first)  # the handover
+    setups = [m["setup"] for m in fake_gemini.received if "setup" in m]
+    assert len(setups) == 2
+    assert setups[1]["sessionResumption"]["handle"] == "h-after"
+    await comm.send_json_to({"type": "text", "text": "thanks"})
+    await fake_gemini.next("realtimeInput")
+    await comm.disconnect()
+    assert response_ids(fake_gemini.received) == ["call-w"]  # exactly once, in all
