@@ -41,7 +41,13 @@ export class ToolActivity {
     card.querySelector(".tool-card__status").textContent = label;
     if (args !== undefined) this.#detail(card, "args", "Arguments", args, true);
     const outcome = response ?? result ?? summary ?? error;
-    if (outcome !== undefined) this.#detail(card, "result", status === "failed" ? "Error" : "Result", outcome, false);
+    if (outcome !== undefined) {
+      // Once there is an outcome, it is what matters: show it, fold the arguments away
+      // (a phone shows little of the panel at once).
+      this.#detail(card, "result", status === "failed" ? "Error" : "Result", outcome, true);
+      const argsBlock = card.querySelector('[data-detail="args"]');
+      if (argsBlock) argsBlock.open = false;
+    }
     return card;
   }
 

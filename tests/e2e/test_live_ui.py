@@ -249,6 +249,10 @@ class LiveUITests(LiveBrowserTestCase):
         expect(card).to_have_attribute("data-status", "failed", timeout=10_000)
         expect(card).to_contain_text(re.compile(r"Failed in \d+ ms"))
         expect(card).to_contain_text("place not found")
+        error = card.locator("[data-detail='result']")
+        expect(error.locator("summary")).to_have_text("Error")
+        expect(error.locator("pre")).to_be_visible()  # the outcome is shown, not folded away
+        expect(card.locator("[data-detail='args'] pre")).to_be_hidden()
         self.expect_reply(page, re.compile(r"get_weather returned .*place not found"))
         self.assert_clean_console()
 
