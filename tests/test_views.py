@@ -108,7 +108,7 @@ def test_talk_page_has_the_shell_and_test_hooks(alice_client):
 
 @pytest.mark.django_db
 def test_talk_page_config_has_socket_model_and_voice_but_never_the_key(alice_client, settings):
-    settings.GEMINI_API_KEY = "AIza-very-secret-key"
+    settings.GEMINI_API_KEY = "fake-upstream-key-must-not-leak"
     settings.PASTRA_MODEL = "gemini-test-live"
     settings.PASTRA_VOICE = "Kore"
 
@@ -119,7 +119,7 @@ def test_talk_page_config_has_socket_model_and_voice_but_never_the_key(alice_cli
     assert config["wsPath"] == "/ws/live/"
     assert config["model"] == "gemini-test-live"
     assert config["voice"] == "Kore"
-    assert "AIza-very-secret-key" not in html
+    assert "fake-upstream-key-must-not-leak" not in html
 
 
 @pytest.mark.django_db

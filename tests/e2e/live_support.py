@@ -19,7 +19,7 @@ from tests.e2e.support import BrowserTestCase, speech_wav
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "external-apis"
 MODEL = "gemini-3.8-live"
 # The server's key for the upstream: it must never reach a page.
-UPSTREAM_KEY = "AIza-e2e-secret-that-must-not-leak"
+UPSTREAM_KEY = "fake-upstream-key-e2e-must-not-leak"
 
 # Records every value the page root's data-state takes, so that brief states (reconnecting)
 # can be asserted after the fact. Installed by the test, not by the app.
