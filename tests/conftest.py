@@ -78,11 +78,12 @@ def resolver(monkeypatch):
     assert not fake.unexpected, f"unexpected DNS lookups: {fake.unexpected}"
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _close_worker_thread_connections(django_db_setup):
+@pytest.fixture(scope="session")
+def close_worker_thread_connections(django_db_setup):
     """Before the test database is dropped: close the connections held by asgiref's database
     thread (the async ORM in tests) and by the live path's own threads (assistant/live/db.py),
-    which pytest-django does not know about."""
+    which pytest-django does not know about. Requested by the suites that use them (live,
+    deploy, the pool tests), so a run without them never sets up a database for it."""
     yield
     import asyncio
 

@@ -11,7 +11,11 @@ from django.db import connection
 from assistant.live import db
 from assistant.models import User
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("close_worker_thread_connections"),
+]
 
 
 def test_postgres_runs_with_a_pool_and_live_calls_run_concurrently():

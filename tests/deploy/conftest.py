@@ -33,6 +33,11 @@ from tests.live.conftest import (  # noqa: F401  (fixtures, re-exported for test
 )
 
 
+@pytest.fixture(autouse=True)
+def _worker_thread_connections_closed_at_the_end(close_worker_thread_connections):
+    """The live path's own database threads run here too (tests/conftest.py)."""
+
+
 @pytest.fixture
 def start_worker(thread_emulator, tmp_path):  # noqa: F811 (the imported fixture)
     """`start_worker(name, **env)`: a daphne worker in front of the shared emulator."""

@@ -24,7 +24,7 @@ EMULATOR = {"tts": "synthetic", "pace": 20.0, "chunk_ms": 100, "connection_secon
 
 
 @pytest.fixture(autouse=True)
-async def _close_thread_connections():
+async def _close_thread_connections(close_worker_thread_connections):
     """The async ORM and database_sync_to_async use asgiref's shared thread, whose database
     connections pytest-django never closes: close them so the test database can be dropped."""
     yield
