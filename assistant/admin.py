@@ -114,26 +114,8 @@ class ConversationAdmin(admin.ModelAdmin):
         ),
         ("Timeline", {"fields": ("timeline",)}),
     )
-    readonly_fields = (
-        "id",
-        "user",
-        "title",
-        "status",
-        "end_reason",
-        "model",
-        "voice",
-        "client_kind",
-        "started_at",
-        "ended_at",
-        "duration",
-        "live_seconds",
-        "prompt_tokens",
-        "response_tokens",
-        "total_tokens",
-        "has_tool_calls",
-        "has_errors",
-        "timeline",
-    )
+    # Staff review records; they do not edit them.
+    readonly_fields = tuple(name for _, options in fieldsets for name in options["fields"])
 
     class Media:
         css = {"all": ["css/admin.css"]}

@@ -1,3 +1,5 @@
+"""The assistant app's configuration: at start-up, the live path's at-fork hook (nothing else)."""
+
 from django.apps import AppConfig
 
 
@@ -6,6 +8,8 @@ class AssistantConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        # Registers the at-fork hook that keeps a forked child off its parent's pooled
-        # connections (assistant/live/db.py): in every process, before any fork.
-        from assistant.live import db  # noqa: F401
+        # The at-fork hook that keeps a forked child off its parent's pooled connections
+        # (assistant/live/db.py): in every process, before any fork.
+        from assistant.live import db
+
+        db.install_fork_hook()

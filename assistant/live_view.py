@@ -25,6 +25,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 
+from assistant.live.close_codes import WatchCode as CloseCode
 from assistant.models import Conversation, ConversationEvent
 
 logger = logging.getLogger(__name__)
@@ -34,12 +35,6 @@ MAX_BROADCAST_EVENTS = 40
 MAX_BROADCAST_TEXT = 300
 MAX_SENT_EVENTS = 500  # per message to the page (a long conversation's history comes in parts)
 MAX_DATA_CHARS = 2000
-
-
-class CloseCode:
-    UNAUTHENTICATED = 4401
-    FORBIDDEN = 4403
-    NOT_FOUND = 4404
 
 
 def watch_group(conversation_id) -> str:

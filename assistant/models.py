@@ -1,4 +1,5 @@
-"""Users, conversation records with their ordered event log, and personal access tokens."""
+"""Users, conversation records with their ordered event log, personal access tokens and the
+leases of open live sessions."""
 
 import uuid
 
@@ -79,15 +80,19 @@ class ConversationEvent(models.Model):
     """One entry of a conversation's ordered log. `seq` is dense and unique per conversation."""
 
     class Kind(models.TextChoices):
+        # What the user said (typed, or spoken and transcribed).
         USER_TEXT = "user_text", "User text"
         INPUT_TRANSCRIPT = "input_transcript", "User speech (transcript)"
+        # What the model said.
         MODEL_TEXT = "model_text", "Model text"
         OUTPUT_TRANSCRIPT = "output_transcript", "Model speech (transcript)"
+        # Tools: functions (server or client), and Google's own code execution and search.
         TOOL_CALL = "tool_call", "Tool call"
         TOOL_RESULT = "tool_result", "Tool result"
         CODE_EXECUTION = "code_execution", "Code execution"
         CODE_RESULT = "code_result", "Code execution result"
         GROUNDING = "grounding", "Search grounding"
+        # The turn and the session.
         INTERRUPTION = "interruption", "Interruption"
         ERROR = "error", "Error"
         USAGE = "usage", "Token usage"
@@ -144,17 +149,18 @@ class AccessToken(models.Model):
         return self.revoked_at is None
 
 
-class LiveSession(models.Model):
-    """A lease held by a worker while a live socket is open: counts concurrent sessions across
-    workers. Renewed by the holder (`heartbeat_at`); a lease not renewed in time is stale (the
-    worker died) and no longer counts."""
+class SessionLease(models.Model):
+    """The lease a worker holds while one live socket is open: it counts the user's concurrent
+    sessions across workers and marks whose conversation is live. Renewed by its holder
+    (`heartbeat_at`); a lease not renewed in time is stale (its worker died) and no longer
+    counts."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="live_sessions"
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="session_leases"
     )
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="live_sessions"
+        Conversation, on_delete=models.CASCADE, related_name="session_leases"
     )
     worker = models.CharField(max_length=120, help_text="host:pid of the worker holding it")
     client_kind = models.CharField(max_length=8, choices=Conversation.ClientKind)
@@ -163,6 +169,9 @@ class LiveSession(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
+        # The table keeps its first name (the model was LiveSession): renaming it would break
+        # the previous release's workers during a rolling deploy.
+        db_table = "assistant_livesession"
 
     def __str__(self):
-        return f"live session {self.id} ({self.worker})"
+        return f"session lease {self.id} ({self.worker})"

@@ -1,17 +1,27 @@
-"""Every write to Pastra's tables. Sync, keyword-only, `<entity>_<action>`; async callers wrap
-them with `channels.db.database_sync_to_async` (see assistant/live/recorder.py)."""
+"""Every write to Pastra's tables. Sync, keyword-only, `<entity>_<action>`; they raise the
+domain errors of assistant/errors.py. Async callers wrap them with `live_db` (assistant/live/db.py)
+or `database_sync_to_async`."""
 
 import hashlib
+import os
 import secrets
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
-from assistant.models import AccessToken, Conversation, ConversationEvent, User
+from assistant import selectors
+from assistant.errors import (
+    ConversationBusy,
+    ConversationNotFound,
+    DailyAllowanceUsed,
+    TooManySessions,
+)
+from assistant.models import AccessToken, Conversation, ConversationEvent, SessionLease, User
 
 TOKEN_PREFIX = "pst_"  # noqa: S105 (a public marker, not a secret)
 _TITLE_KINDS = {ConversationEvent.Kind.USER_TEXT, ConversationEvent.Kind.INPUT_TRANSCRIPT}
@@ -165,3 +175,109 @@ def access_token_authenticate(*, raw: str) -> User | None:
         return None
     AccessToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
     return token.user
+
+
+# --- session leases ---------------------------------------------------------------------------
+
+LEASE_STALE_AFTER = timedelta(seconds=90)  # holders renew every 30 s (assistant/live/lease.py)
+WORKER = f"{socket.gethostname()}:{os.getpid()}"[:120]
+
+
+@dataclass(frozen=True)
+class LeaseGrant:
+    """A taken lease and the conversation it records into."""
+
+    conversation_id: object
+    lease_id: object
+    upstream_handle: str
+    next_turn: int
+    remaining_seconds: float
+    resumed: bool
+
+
+@transaction.atomic
+def lease_acquire(
+    *,
+    user_id: int,
+    model: str,
+    voice: str,
+    client_kind: str,
+    conversation_id=None,
+    take_over: bool = False,
+) -> LeaseGrant:
+    """Check the user's quotas, take a lease, start or reopen the conversation.
+
+    Raises ConversationNotFound, ConversationBusy, TooManySessions or DailyAllowanceUsed.
+    `take_over` drops a fresh lease still held on the conversation (its holder was told
+    to end and did not, or its worker died less than LEASE_STALE_AFTER ago).
+    """
+    user = User.objects.select_for_update().get(pk=user_id)  # serialises a user's starts
+    now = timezone.now()
+    stale_before = now - LEASE_STALE_AFTER
+    fresh = SessionLease.objects.filter(user_id=user_id, heartbeat_at__gte=stale_before)
+    SessionLease.objects.filter(user_id=user_id, heartbeat_at__lt=stale_before).delete()
+    conversation = None
+    if conversation_id is not None:
+        conversation = Conversation.objects.filter(pk=conversation_id, user_id=user_id).first()
+        if conversation is None:
+            raise ConversationNotFound
+        holders = fresh.filter(conversation=conversation)
+        if holders.exists():
+            if not take_over:
+                raise ConversationBusy
+            holders.delete()
+    limit = user.effective_max_sessions()
+    if fresh.count() >= limit:
+        raise TooManySessions(limit)
+    daily = user.effective_daily_seconds()
+    used = selectors.user_live_seconds_today(user_id=user_id)
+    if used >= daily:
+        raise DailyAllowanceUsed(daily)
+    if conversation is None:
+        conversation = conversation_start(
+            user_id=user_id, model=model, voice=voice, client_kind=client_kind
+        )
+        next_turn, handle, resumed = 1, "", False
+    else:
+        conversation_reopen(conversation_id=conversation.pk)
+        last = (
+            conversation.events.exclude(kind=ConversationEvent.Kind.SESSION).aggregate(
+                m=Max("turn")
+            )["m"]
+            or 0
+        )
+        next_turn, resumed = last + 1, True
+        # Gemini refuses a model change on resumption: then start a fresh upstream session.
+        handle = conversation.resumption_handle if conversation.model == model else ""
+    lease = SessionLease.objects.create(
+        user_id=user_id,
+        conversation=conversation,
+        worker=WORKER,
+        client_kind=client_kind,
+        heartbeat_at=now,
+    )
+    return LeaseGrant(
+        conversation_id=conversation.pk,
+        lease_id=lease.pk,
+        upstream_handle=handle,
+        next_turn=next_turn,
+        remaining_seconds=daily - used,
+        resumed=resumed,
+    )
+
+
+def lease_renew(*, lease_id, user_id: int) -> float:
+    """Heartbeat; returns the user's live seconds left today (across all their sessions)."""
+    SessionLease.objects.filter(pk=lease_id).update(heartbeat_at=timezone.now())
+    user = User.objects.get(pk=user_id)
+    return user.effective_daily_seconds() - selectors.user_live_seconds_today(user_id=user_id)
+
+
+def lease_release(*, lease_id, conversation_id, reason: str, failed: bool) -> None:
+    """Drop the lease and end its conversation (failed or ended, with the reason)."""
+    SessionLease.objects.filter(pk=lease_id).delete()
+    conversation_end(
+        conversation_id=conversation_id,
+        reason=reason,
+        status=Conversation.Status.FAILED if failed else Conversation.Status.ENDED,
+    )

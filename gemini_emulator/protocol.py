@@ -1,10 +1,11 @@
-"""Wire format: client-message schemas, camel/snake normalising, base64, close reasons.
+"""Wire format: JSON, close codes and reasons, camel/snake normalising, base64.
 
 The real server parses client JSON with the proto3 JSON mapper, so field names may be
 camelCase or snake_case at every level except inside free-form Struct payloads
 (`functionCall.args`, `functionResponse.response`, schemas), and unknown names close the
 socket with 1007. `normalize_message` reproduces that: it returns the message with every
 known field renamed to camelCase and Struct payloads untouched, or raises ProtocolError.
+The field tables it walks are in `schema`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import binascii
 import json
 import re
 from typing import Any
+
+from .schema import CLIENT_MESSAGE, LEAF, STRUCT, Msg, Rep
 
 try:  # orjson is optional: ~5x faster on the hot path, stdlib json as fallback.
     import orjson
@@ -114,219 +117,6 @@ def invalid_argument() -> ProtocolError:
     return ProtocolError(INVALID_ARGUMENT, REASON_INVALID_ARGUMENT)
 
 
-# --- Schemas ------------------------------------------------------------------------------
-
-LEAF = None  # scalar, enum or bytes: value kept as is
-STRUCT = "struct"  # free-form payload: kept untouched, keys and all
-
-
-class Msg:
-    """A proto message: known camelCase field names mapped to their schema."""
-
-    __slots__ = ("fields", "proto")
-
-    def __init__(self, proto: str, fields: dict[str, Any]) -> None:
-        self.proto = proto
-        self.fields = fields
-
-
-class Rep:
-    """A repeated field of `item`."""
-
-    __slots__ = ("item",)
-
-    def __init__(self, item: Any) -> None:
-        self.item = item
-
-
-def _p(name: str) -> str:
-    return f"type.googleapis.com/google.ai.generativelanguage.v1beta.{name}"
-
-
-BLOB = Msg(_p("Blob"), {"mimeType": LEAF, "data": LEAF, "displayName": LEAF})
-FUNCTION_CALL = Msg(_p("FunctionCall"), {"id": LEAF, "name": LEAF, "args": STRUCT})
-FUNCTION_RESPONSE = Msg(
-    _p("FunctionResponse"),
-    {
-        "id": LEAF,
-        "name": LEAF,
-        "response": STRUCT,
-        "parts": STRUCT,
-        "willContinue": LEAF,
-        "scheduling": LEAF,
-    },
-)
-PART = Msg(
-    _p("Part"),
-    {
-        "text": LEAF,
-        "thought": LEAF,
-        "thoughtSignature": LEAF,
-        "inlineData": BLOB,
-        "fileData": Msg(_p("FileData"), {"mimeType": LEAF, "fileUri": LEAF}),
-        "functionCall": FUNCTION_CALL,
-        "functionResponse": FUNCTION_RESPONSE,
-        "executableCode": Msg(_p("ExecutableCode"), {"language": LEAF, "code": LEAF}),
-        "codeExecutionResult": Msg(_p("CodeExecutionResult"), {"outcome": LEAF, "output": LEAF}),
-        "videoMetadata": STRUCT,
-        "partMetadata": STRUCT,
-        "mediaResolution": STRUCT,
-    },
-)
-CONTENT = Msg(_p("Content"), {"role": LEAF, "parts": Rep(PART)})
-FUNCTION_DECLARATION = Msg(
-    _p("FunctionDeclaration"),
-    {
-        "name": LEAF,
-        "description": LEAF,
-        "behavior": LEAF,
-        "parameters": STRUCT,
-        "parametersJsonSchema": STRUCT,
-        "response": STRUCT,
-        "responseJsonSchema": STRUCT,
-    },
-)
-TOOL = Msg(
-    _p("Tool"),
-    {
-        "functionDeclarations": Rep(FUNCTION_DECLARATION),
-        "googleSearch": STRUCT,
-        "googleSearchRetrieval": STRUCT,
-        "codeExecution": STRUCT,
-        "urlContext": STRUCT,
-        "googleMaps": STRUCT,
-        "computerUse": STRUCT,
-        "fileSearch": STRUCT,
-    },
-)
-SPEECH_CONFIG = Msg(
-    _p("SpeechConfig"),
-    {
-        "voiceConfig": Msg(
-            _p("VoiceConfig"),
-            {
-                "prebuiltVoiceConfig": Msg(_p("PrebuiltVoiceConfig"), {"voiceName": LEAF}),
-                "replicatedVoiceConfig": STRUCT,
-            },
-        ),
-        "languageCode": LEAF,
-        "multiSpeakerVoiceConfig": STRUCT,
-    },
-)
-GENERATION_CONFIG = Msg(
-    _p("GenerationConfig"),
-    dict.fromkeys(
-        (
-            "candidateCount",
-            "maxOutputTokens",
-            "temperature",
-            "topP",
-            "topK",
-            "presencePenalty",
-            "frequencyPenalty",
-            "seed",
-            "responseModalities",
-            "mediaResolution",
-            "enableAffectiveDialog",
-            "stopSequences",
-            "responseMimeType",
-            "responseLogprobs",
-            "logprobs",
-            "audioTimestamp",
-            "enableEnhancedCivicAnswers",
-        ),
-        LEAF,
-    )
-    | {
-        "speechConfig": SPEECH_CONFIG,
-        "thinkingConfig": STRUCT,
-        "translationConfig": STRUCT,
-        "responseSchema": STRUCT,
-        "responseJsonSchema": STRUCT,
-        "routingConfig": STRUCT,
-        "imageConfig": STRUCT,
-    },
-)
-REALTIME_INPUT_CONFIG = Msg(
-    _p("RealtimeInputConfig"),
-    {
-        "automaticActivityDetection": Msg(
-            _p("AutomaticActivityDetection"),
-            {
-                "disabled": LEAF,
-                "startOfSpeechSensitivity": LEAF,
-                "endOfSpeechSensitivity": LEAF,
-                "prefixPaddingMs": LEAF,
-                "silenceDurationMs": LEAF,
-            },
-        ),
-        "activityHandling": LEAF,
-        "turnCoverage": LEAF,
-    },
-)
-SETUP = Msg(
-    _p("BidiGenerateContentSetup"),
-    {
-        "model": LEAF,
-        "generationConfig": GENERATION_CONFIG,
-        "systemInstruction": CONTENT,
-        "tools": Rep(TOOL),
-        "realtimeInputConfig": REALTIME_INPUT_CONFIG,
-        "sessionResumption": Msg(_p("SessionResumptionConfig"), {"handle": LEAF}),
-        "contextWindowCompression": Msg(
-            _p("ContextWindowCompressionConfig"),
-            {
-                "triggerTokens": LEAF,
-                "slidingWindow": Msg(_p("SlidingWindow"), {"targetTokens": LEAF}),
-            },
-        ),
-        "inputAudioTranscription": STRUCT,
-        "outputAudioTranscription": STRUCT,
-        "proactivity": Msg(
-            _p("ProactivityConfig"), {"proactiveAudio": LEAF, "proactiveVideo": LEAF}
-        ),
-        "historyConfig": Msg(_p("HistoryConfig"), {"initialHistoryInClientContent": LEAF}),
-        "safetySettings": STRUCT,
-        "avatarConfig": STRUCT,
-        "labels": STRUCT,
-    },
-)
-CLIENT_CONTENT = Msg(
-    _p("BidiGenerateContentClientContent"), {"turns": Rep(CONTENT), "turnComplete": LEAF}
-)
-REALTIME_INPUT = Msg(
-    _p("BidiGenerateContentRealtimeInput"),
-    {
-        "mediaChunks": Rep(BLOB),
-        "audio": BLOB,
-        "video": BLOB,
-        "text": LEAF,
-        "audioStreamEnd": LEAF,
-        "activityStart": STRUCT,
-        "activityEnd": STRUCT,
-    },
-)
-TOOL_RESPONSE = Msg(
-    _p("BidiGenerateContentToolResponse"), {"functionResponses": Rep(FUNCTION_RESPONSE)}
-)
-CONTEXT_UPDATE = Msg(
-    _p("LiveClientContextUpdate"),
-    {
-        "systemInstruction": CONTENT,
-        "tools": Msg(_p("LiveClientContextUpdateTools"), {"tools": Rep(TOOL)}),
-    },
-)
-CLIENT_MESSAGE = Msg(
-    _p("BidiGenerateContentClientMessage"),
-    {
-        "setup": SETUP,
-        "clientContent": CLIENT_CONTENT,
-        "realtimeInput": REALTIME_INPUT,
-        "toolResponse": TOOL_RESPONSE,
-        "contextUpdate": CONTEXT_UPDATE,
-    },
-)
-
 # --- Normalising ------------------------------------------------------------------------
 
 _CAMEL: dict[str, str] = {}
@@ -353,6 +143,15 @@ def to_snake(name: str) -> str:
         cached = _SNAKE_RE.sub("_", name).lower()
         _SNAKE[name] = cached  # only called with schema names: bounded
     return cached
+
+
+def parse_message(raw: str | bytes) -> tuple[str, dict[str, Any]]:
+    """Decode and normalise one client frame: (kind, body), or ProtocolError(1007)."""
+    try:
+        message = loads(raw)
+    except JSONDecodeError:
+        raise ProtocolError(INVALID_ARGUMENT, REASON_BAD_JSON) from None
+    return normalize_message(message)
 
 
 def normalize_message(message: Any) -> tuple[str, dict[str, Any]]:

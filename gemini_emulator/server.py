@@ -1,11 +1,10 @@
-"""The WebSocket server: routing, GET /stats, shared state; plus a thread runner for sync tests."""
+"""The WebSocket server: binding, routing, GET /stats; plus a thread runner for sync tests."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import random
 import re
 import ssl
 import threading
@@ -18,9 +17,9 @@ from websockets.http11 import Request, Response
 
 from . import protocol as p
 from .config import EmulatorConfig
-from .resumption import HandleStore
-from .session import Counters, Session
-from .speech import SpeechSynth
+from .context import EmulatorContext
+from .session import Session
+from .stats import Counters
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +31,7 @@ LIVE_PATH = re.compile(
 
 
 class EmulatorServer:
-    """A Gemini Live emulator on one port; owns its sessions, handle store and voice.
+    """A Gemini Live emulator on one port; owns its live sessions and their shared context.
 
     `async with EmulatorServer(config).running() as emu:` binds (port 0 = any free port),
     and stops and closes every connection on exit.
@@ -40,29 +39,10 @@ class EmulatorServer:
 
     def __init__(self, config: EmulatorConfig | None = None) -> None:
         self.config = config or EmulatorConfig()
-        self._rng = random.Random(self.config.seed)
-        self.store = HandleStore(self.config.resumption_ttl, self._rng)
-        self.speech = SpeechSynth(self.config.tts)
+        self.context = EmulatorContext(self.config)
         self.sessions: set[Session] = set()
-        self._closed = Counters()
-        self._connections = 0
         self._server: Server | None = None
         self.port = self.config.port
-
-    # --- shared helpers used by sessions ----------------------------------------------
-
-    def next_connection_id(self) -> str:
-        self._connections += 1
-        return f"conn-{self._connections}"
-
-    def function_call_id(self) -> str:
-        return f"function-call-{self._rng.getrandbits(64)}"
-
-    def trace_id(self) -> str:
-        return f"{self._rng.getrandbits(64):016x}"
-
-    def active_sessions(self) -> int:
-        return sum(1 for session in self.sessions if session.ready)
 
     # --- public API ---------------------------------------------------------------------
 
@@ -91,7 +71,7 @@ class EmulatorServer:
     def stats(self) -> dict[str, Any]:
         """What GET /stats returns: totals (closed + live) and one entry per live connection."""
         total = Counters()
-        total.add(self._closed)
+        total.add(self.context.closed)
         connections = []
         for session in sorted(self.sessions, key=lambda item: int(item.id.rsplit("-", 1)[1])):
             total.add(session.counters)
@@ -116,7 +96,7 @@ class EmulatorServer:
             "Gemini Live emulator on %s (mode %s, voice %s)",
             self.url,
             self.config.mode,
-            self.speech.engine,
+            self.context.speech.engine,
         )
 
     async def stop(self) -> None:
@@ -157,16 +137,12 @@ class EmulatorServer:
 
     async def _handle(self, ws: ServerConnection) -> None:
         match = LIVE_PATH.match(ws.request.path.partition("?")[0]) if ws.request else None
-        session = Session(self, ws, match.group(1) if match else "v1beta")
+        session = Session(self.context, ws, match.group(1) if match else "v1beta")
         self.sessions.add(session)
         try:
-            await session.run()
+            await session.run()  # gives back its handle, admission and counters on the way out
         finally:
             self.sessions.discard(session)
-            if session.state is not None and session.state.owner is session:
-                self.store.release(session.state)
-            session.counters.closes += 1
-            self._closed.add(session.counters)
             logger.info("emulator connection %s closed", session.id)
 
 

@@ -8,7 +8,11 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pastra_site.settings")
 django_asgi_app = get_asgi_application()  # populate the app registry before importing consumers
 
+from assistant.live import compat
 from assistant.routing import websocket_urlpatterns
+
+# daphne's close-code, drain and backpressure fixes (assistant/live/compat.py), explicitly.
+compat.install()
 
 application = ProtocolTypeRouter(
     {

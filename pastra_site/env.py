@@ -129,3 +129,9 @@ def redis_host(url: str) -> dict:
     if not url.startswith(("redis://", "rediss://", "unix://")):
         raise ImproperlyConfigured(f"REDIS_URL={url!r}: expected redis://, rediss:// or unix://")
     return {"address": url, "socket_timeout": None, "socket_connect_timeout": 5}
+
+
+def is_google_url(url: str) -> bool:
+    """Whether a Live upstream URL is Google's own service (a `googleapis.com` host)."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host == "googleapis.com" or host.endswith(".googleapis.com")

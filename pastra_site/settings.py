@@ -13,6 +13,7 @@ from pastra_site.env import (
     env_map,
     env_secret,
     env_str,
+    is_google_url,
     redis_host,
     sqlite_database,
 )
@@ -198,13 +199,32 @@ USE_TZ = True
 
 # --- Gemini Live upstream --------------------------------------------------------------------
 
+# Decided once, here (the bridge obeys: assistant/live/upstream.py):
+# 1. PASTRA_UPSTREAM_URL set: that URL (an emulator unless it is Google's own host, or unless
+#    PASTRA_UPSTREAM_IS_EMULATOR=0 says so, e.g. for a proxy in front of Google);
+# 2. else GEMINI_API_KEY set: Google;
+# 3. else PASTRA_EMULATOR_URL set (docker compose: its emulator service): that emulator;
+# 4. else, with DEBUG=1 only: the built-in emulator, started in-process (`make run` offline);
+# 5. else: refuse to start.
 GEMINI_API_KEY = env_secret("GEMINI_API_KEY")
 GOOGLE_LIVE_URL = "wss://generativelanguage.googleapis.com"
-# Empty with no key: the bridge starts the built-in emulator in-process (offline development).
-PASTRA_UPSTREAM_URL = env_str("PASTRA_UPSTREAM_URL", GOOGLE_LIVE_URL if GEMINI_API_KEY else "")
+PASTRA_UPSTREAM_URL = env_str("PASTRA_UPSTREAM_URL")
+PASTRA_EMULATOR_URL = env_str("PASTRA_EMULATOR_URL")
+if not PASTRA_UPSTREAM_URL:
+    PASTRA_UPSTREAM_URL = GOOGLE_LIVE_URL if GEMINI_API_KEY else PASTRA_EMULATOR_URL
+if not PASTRA_UPSTREAM_URL and not DEBUG:
+    raise ImproperlyConfigured(
+        "No Gemini Live upstream: set GEMINI_API_KEY (a Gemini API key; Pastra talks to "
+        "Google) or PASTRA_UPSTREAM_URL (e.g. ws://emulator:9100 for a Gemini Live emulator). "
+        "Only DEBUG=1 starts the built-in emulator."
+    )
+# Neither given, DEBUG=1: the bridge starts the built-in emulator in-process.
+PASTRA_BUILTIN_EMULATOR = not PASTRA_UPSTREAM_URL
 PASTRA_UPSTREAM_API_VERSION = env_str("PASTRA_UPSTREAM_API_VERSION", "v1beta")
-# The UI's "offline emulator" badge: on whenever no real key is configured.
-PASTRA_UPSTREAM_IS_EMULATOR = env_bool("PASTRA_UPSTREAM_IS_EMULATOR", default=not GEMINI_API_KEY)
+# The UI's "offline emulator" badge: on whenever the upstream is an emulator, never for Google.
+PASTRA_UPSTREAM_IS_EMULATOR = not is_google_url(PASTRA_UPSTREAM_URL) and env_bool(
+    "PASTRA_UPSTREAM_IS_EMULATOR", default=True
+)
 PASTRA_MODEL = env_str("PASTRA_MODEL", "gemini-3.8-live").removeprefix("models/")
 PASTRA_ALLOWED_MODELS = [
     m.removeprefix("models/") for m in env_list("PASTRA_ALLOWED_MODELS", PASTRA_MODEL)
@@ -256,6 +276,9 @@ PASTRA_SEARCH_API_KEY = env_secret("PASTRA_SEARCH_API_KEY")
 # --- Operations ------------------------------------------------------------------------------
 
 PASTRA_METRICS_TOKEN = env_secret("PASTRA_METRICS_TOKEN")
+# On SIGTERM, everything (close frames, transcript flushes) must fit in this many seconds; the
+# process exits right after (Cloud Run and `docker stop` kill 10 s after SIGTERM).
+PASTRA_DRAIN_SECONDS = env_float("PASTRA_DRAIN_SECONDS", 7.0, minimum=0.0)
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG else "json")
 if LOG_FORMAT not in {"plain", "json"}:

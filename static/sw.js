@@ -3,10 +3,12 @@
 // network (never cached: a shared device must not show the previous user's page); offline, a
 // small page says so. WebSockets, forms and other origins are never touched.
 // Served at /sw.js (scope "/"); `?static=` names STATIC_URL (default /static/).
-const VERSION = "pastra-shell-v1";
+const VERSION = "pastra-shell-v2";
 const STATIC = new URL(self.location.href).searchParams.get("static") || "/static/";
 const SHELL = [
-  "css/app.css",
+  "css/base.css",
+  "css/talk.css",
+  "css/pages.css",
   "manifest.webmanifest",
   "img/icons.svg",
   "img/pastra.svg",
@@ -92,7 +94,7 @@ function withTimeout(promise, ms) {
 function offlinePage() {
   const html = `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Offline · Pastra</title>
-<link rel="stylesheet" href="${STATIC}css/app.css"></head>
+<link rel="stylesheet" href="${STATIC}css/base.css"></head>
 <body><main class="page page--narrow"><h1>You are offline</h1>
 <p class="lede">Pastra needs a connection to talk. It will work again as soon as you are back online.</p>
 <p><a class="btn btn--primary" href="/">Try again</a></p></main></body></html>`;

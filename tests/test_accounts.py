@@ -115,7 +115,7 @@ def test_login_page_is_pastra_styled_and_accessible(client):
 
     assert '<html lang="en">' in html
     assert 'class="skip-link" href="#main"' in html
-    assert "/static/css/app.css" in html
+    assert "/static/css/base.css" in html
     assert '<label for="id_login">' in html
     assert '<label for="id_password">' in html
 

@@ -3,9 +3,10 @@
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
-from tests.test_settings import PROD_SECRET, run_django
+from tests.test_settings import PROD_SECRET, run_django, settings_value
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -117,3 +118,107 @@ def test_workers_get_time_to_drain_before_docker_kills_them():
     services = load_compose()["services"]
     for name in ("web1", "web2"):
         assert services[name]["stop_grace_period"] == "10s"  # drain finishes within 8 s
+
+
+# --- which upstream the stack talks to: compose's variables rendered both ways ---------------
+
+
+def interpolate(text: str, env: dict[str, str]) -> str:
+    """Compose's variable interpolation: `$$`, `$VAR`, `${VAR}`, `${VAR:-default}`,
+    `${VAR-default}`, `${VAR:?error}`, `${VAR?error}`, `${VAR:+alt}`, `${VAR+alt}`, nested in
+    defaults (compose-spec "Interpolation")."""
+    out, i = [], 0
+    while i < len(text):
+        if text.startswith("$$", i):
+            out.append("$")
+            i += 2
+        elif text.startswith("${", i):
+            depth, j = 1, i + 2
+            while depth:
+                depth += {"{": 1, "}": -1}.get(text[j], 0)
+                j += 1
+            out.append(_expand(text[i + 2 : j - 1], env))
+            i = j
+        elif text[i] == "$" and (match := re.match(r"[A-Za-z_]\w*", text[i + 1 :])):
+            out.append(env.get(match.group(), ""))
+            i += 1 + match.end()
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def _expand(body: str, env: dict[str, str]) -> str:
+    match = re.fullmatch(r"([A-Za-z_]\w*)(?:(:?)([-?+])(.*))?", body, re.S)
+    assert match, f"not a compose variable: ${{{body}}}"
+    name, colon, op, rest = match.groups()
+    value = env.get(name)
+    unset = value is None or (colon == ":" and value == "")
+    if op == "-":
+        return interpolate(rest, env) if unset else value
+    if op == "?":
+        if unset:
+            raise ValueError(f"required variable {name}: {rest}")
+        return value
+    if op == "+":
+        return "" if unset else interpolate(rest, env)
+    return value or ""
+
+
+def test_the_interpolation_reader_follows_compose():
+    env = {"A": "a", "EMPTY": ""}
+    assert interpolate("${A:-x}/${EMPTY:-x}/${EMPTY-x}/${B:-${A}}/$$A/$A", env) == "a/x//a/$A/a"
+    assert interpolate("${A:+yes}${EMPTY:+no}${EMPTY+set}", env) == "yesset"
+    with pytest.raises(ValueError, match="required variable B"):
+        interpolate("${B:?set B}", env)
+
+
+def web_environment(dotenv: dict[str, str]) -> dict[str, str]:
+    """What a web worker's process sees with this `.env`: compose reads `.env` for
+    interpolation and passes it in (`env_file`); `environment` wins over it."""
+    declared = load_compose()["services"]["web1"]["environment"]
+    return {**dotenv, **{name: interpolate(str(value), dotenv) for name, value in declared.items()}}
+
+
+def stack_upstream(dotenv: dict[str, str]) -> tuple[str, bool]:
+    env = web_environment({"SECRET_KEY": PROD_SECRET, **dotenv})
+    code = "(settings.PASTRA_UPSTREAM_URL, settings.PASTRA_UPSTREAM_IS_EMULATOR)"
+    url, emulator = settings_value(code, **env)
+    return url, emulator
+
+
+def test_with_a_key_in_env_the_workers_talk_to_google_and_show_no_badge():
+    assert stack_upstream({"GEMINI_API_KEY": "AIza-from-dotenv"}) == (
+        "wss://generativelanguage.googleapis.com",
+        False,
+    )
+
+
+def test_without_a_key_the_workers_use_the_emulator_service_and_show_the_badge():
+    assert stack_upstream({}) == ("ws://emulator:9100", True)
+    assert stack_upstream({"GEMINI_API_KEY": ""}) == ("ws://emulator:9100", True)
+
+
+def test_an_upstream_url_in_env_wins():
+    dotenv = {"GEMINI_API_KEY": "AIza-from-dotenv", "PASTRA_UPSTREAM_URL": "wss://proxy.example"}
+    assert stack_upstream(dotenv) == ("wss://proxy.example", True)
+
+
+def dockerfile_stages() -> dict[str, str]:
+    """Each `FROM ... AS name` stage's text, in order."""
+    text = (ROOT / "Dockerfile").read_text()
+    parts = re.split(r"^FROM .* AS (\w+)\s*$", text, flags=re.M)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def test_only_the_emulator_image_carries_the_speech_synthesizer():
+    stages = dockerfile_stages()
+    assert list(stages)[-1] == "web"  # `docker build .` (Cloud Run) builds the web image
+    assert "espeak-ng" in stages["emulator"]
+    assert "espeak-ng" not in stages["base"] + stages["web"]
+    assert "gemini_emulator" in stages["emulator"]
+    assert "daphne" in stages["web"]
+    services = load_compose()["services"]
+    assert services["emulator"]["build"]["target"] == "emulator"
+    for name in ("web1", "web2", "migrate"):
+        assert services[name]["build"]["target"] == "web"

@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = [ROOT / "pastra_site" / "settings.py", ROOT / "assistant" / "live" / "daphne_compat.py"]
+SOURCES = [ROOT / "pastra_site" / "settings.py"]
 
 
 def variables_read() -> set[str]:

@@ -32,7 +32,7 @@ def run_django(args: list[str], **environ: str) -> subprocess.CompletedProcess:
 def settings_value(name: str, **environ: str):
     code = (
         "import json, django; from django.conf import settings; django.setup(); "
-        f"print(json.dumps(settings.{name}, default=str))"
+        f"print(json.dumps({'settings.' + name if name.isidentifier() else name}, default=str))"
     )
     base = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG"}}
     out = subprocess.run(
@@ -155,6 +155,7 @@ def test_check_deploy_with_production_settings_prints_no_warnings(tmp_path):
         ALLOWED_HOSTS="pastra.example",
         CSRF_TRUSTED_ORIGINS="https://pastra.example",
         PASTRA_HTTPS="1",
+        GEMINI_API_KEY="test-gemini-key",
     )
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
@@ -164,9 +165,78 @@ def test_check_deploy_with_production_settings_prints_no_warnings(tmp_path):
 def test_sign_up_is_closed_by_default_in_production_and_open_in_development(tmp_path):
     secret = tmp_path / "secret"
     secret.write_text(PROD_SECRET)
-    production = {"DEBUG": "0", "SECRET_KEY_FILE": str(secret), "ALLOWED_HOSTS": "x.example"}
+    production = {
+        "DEBUG": "0",
+        "SECRET_KEY_FILE": str(secret),
+        "ALLOWED_HOSTS": "x.example",
+        "GEMINI_API_KEY": "test-gemini-key",
+    }
     assert settings_value("PASTRA_SIGNUP_OPEN", **production) is False
     assert settings_value("PASTRA_SIGNUP_OPEN", DEBUG="1") is True
     assert settings_value("PASTRA_SIGNUP_OPEN", **production, PASTRA_SIGNUP_OPEN="1") is True
     backend = "django.core.mail.backends.smtp.EmailBackend"
     assert settings_value("EMAIL_BACKEND", DEBUG="1", EMAIL_BACKEND=backend) == backend
+
+
+# --- the upstream, decided once at start -----------------------------------------------------
+
+GOOGLE = "wss://generativelanguage.googleapis.com"
+
+
+def upstream(**environ: str) -> dict:
+    """The three upstream settings a child process with this environment decides on."""
+    names = ("PASTRA_UPSTREAM_URL", "PASTRA_BUILTIN_EMULATOR", "PASTRA_UPSTREAM_IS_EMULATOR")
+    expression = "{" + ", ".join(f"{n!r}: settings.{n}" for n in names) + "}"
+    return settings_value(expression, **environ)
+
+
+def test_debug_off_without_key_or_upstream_refuses_to_start_and_names_both(tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text(PROD_SECRET)
+    result = run_django(["check"], DEBUG="0", SECRET_KEY_FILE=str(secret))
+    assert result.returncode != 0
+    assert "No Gemini Live upstream" in result.stderr
+    assert "GEMINI_API_KEY" in result.stderr
+    assert "PASTRA_UPSTREAM_URL" in result.stderr
+
+
+def test_only_debug_starts_the_built_in_emulator(tmp_path):
+    assert upstream(DEBUG="1") == {
+        "PASTRA_UPSTREAM_URL": "",
+        "PASTRA_BUILTIN_EMULATOR": True,
+        "PASTRA_UPSTREAM_IS_EMULATOR": True,
+    }
+    secret = tmp_path / "secret"
+    secret.write_text(PROD_SECRET)
+    production = {"DEBUG": "0", "SECRET_KEY_FILE": str(secret)}
+    emulator = upstream(**production, PASTRA_EMULATOR_URL="ws://emulator:9100")
+    assert emulator == {
+        "PASTRA_UPSTREAM_URL": "ws://emulator:9100",
+        "PASTRA_BUILTIN_EMULATOR": False,
+        "PASTRA_UPSTREAM_IS_EMULATOR": True,
+    }
+
+
+def test_a_key_means_google_and_google_never_shows_the_emulator_badge():
+    google = {
+        "PASTRA_UPSTREAM_URL": GOOGLE,
+        "PASTRA_BUILTIN_EMULATOR": False,
+        "PASTRA_UPSTREAM_IS_EMULATOR": False,
+    }
+    assert upstream(GEMINI_API_KEY="k") == google
+    # An emulator URL is only the fallback for no key; the badge cannot be forced onto Google.
+    assert upstream(GEMINI_API_KEY="k", PASTRA_EMULATOR_URL="ws://emulator:9100") == google
+    assert upstream(GEMINI_API_KEY="k", PASTRA_UPSTREAM_IS_EMULATOR="1") == google
+
+
+def test_an_explicit_upstream_url_wins_and_is_an_emulator_unless_it_is_google():
+    explicit = upstream(GEMINI_API_KEY="k", PASTRA_UPSTREAM_URL="ws://127.0.0.1:9100")
+    assert explicit == {
+        "PASTRA_UPSTREAM_URL": "ws://127.0.0.1:9100",
+        "PASTRA_BUILTIN_EMULATOR": False,
+        "PASTRA_UPSTREAM_IS_EMULATOR": True,  # the key goes there, and the badge says so
+    }
+    proxy = upstream(PASTRA_UPSTREAM_URL="wss://proxy.example", PASTRA_UPSTREAM_IS_EMULATOR="0")
+    assert proxy["PASTRA_UPSTREAM_IS_EMULATOR"] is False
+    regional = upstream(PASTRA_UPSTREAM_URL="wss://europe-generativelanguage.googleapis.com")
+    assert regional["PASTRA_UPSTREAM_IS_EMULATOR"] is False

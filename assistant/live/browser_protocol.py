@@ -1,79 +1,26 @@
 """The web UI's protocol on /ws/live/ (docs/browser-protocol.md): message types and their
-validation, size limits, close codes with human-readable reasons, event builders."""
+validation, and the events the server sends. Sizes live in limits.py, close codes in
+close_codes.py (static/js/protocol.js mirrors all three; tests/js/logic.test.mjs compares)."""
 
 from __future__ import annotations
 
 import uuid
-from enum import IntEnum
 from typing import Any
 
 import orjson
 
 from assistant.live.errors import EndKind, SessionEnd
+from assistant.live.limits import (
+    MAX_CONTROL_BYTES,
+    MAX_FUNCTIONS,
+    MAX_PERSONA_CHARS,
+    MAX_START_BYTES,
+    MAX_TEXT_CHARS,
+    MAX_TEXT_FRAME,
+    MAX_TOOL_ARGS_CHARS,
+)
 
-# --- limits ---------------------------------------------------------------------------------
-
-MAX_AUDIO_BYTES = 32 * 1024  # one binary frame of PCM16 (1 s at 16 kHz is 32 000 bytes)
-MAX_VIDEO_BYTES = 512 * 1024  # one JPEG frame, decoded
-MAX_CONTROL_BYTES = 16 * 1024  # any JSON message but `video` and `start`
-MAX_START_BYTES = 64 * 1024  # `start` may carry a persona and client function declarations
-MAX_TEXT_FRAME = MAX_VIDEO_BYTES * 4 // 3 + 1024  # a video message, base64 + JSON envelope
-MAX_TEXT_CHARS = 8000
-MAX_PERSONA_CHARS = 4000
-MAX_FUNCTIONS = 32
-MAX_TOOL_ARGS_CHARS = 500  # a `tool` event's `args`: longer JSON is sent cut, as a string
 START_TIMEOUT_SECONDS = 10.0
-
-
-class CloseCode(IntEnum):
-    """Close codes the web UI may see (mirrored in static/js; reasons are human-readable)."""
-
-    NORMAL = 1000
-    SERVICE_RESTART = 4001  # the server is restarting: reconnect (resumes the conversation)
-    BAD_MESSAGE = 4400  # malformed JSON, unknown type, invalid field
-    UNAUTHENTICATED = 4401  # before accept: not logged in
-    NOT_FOUND = 4404  # `start.conversation` is not one of yours
-    START_TIMEOUT = 4408
-    TOO_LARGE = 4413  # a frame over its kind's size limit
-    SUPERSEDED = 4409  # the conversation was resumed by another socket
-    ENDED = 4410  # staff, `manage.py end_session`, logout
-    MODEL_NOT_ALLOWED = 4422
-    TOO_MANY_SESSIONS = 4429
-    DAILY_LIMIT = 4430
-    RATE_LIMITED = 4431
-    IDLE = 4432
-    SLOW_CLIENT = 4433
-    INTERNAL = 4500
-    UPSTREAM_UNAVAILABLE = 4502
-    UPSTREAM_REJECTED = 4503
-
-
-_WEB_CODES = {
-    EndKind.NORMAL: CloseCode.NORMAL,
-    EndKind.CLIENT_GONE: CloseCode.NORMAL,
-    EndKind.UPSTREAM_ENDED: CloseCode.NORMAL,
-    EndKind.ENDED: CloseCode.ENDED,
-    EndKind.SUPERSEDED: CloseCode.SUPERSEDED,
-    EndKind.SHUTDOWN: CloseCode.SERVICE_RESTART,
-    EndKind.BAD_MESSAGE: CloseCode.BAD_MESSAGE,
-    EndKind.TOO_LARGE: CloseCode.TOO_LARGE,
-    EndKind.RATE_LIMITED: CloseCode.RATE_LIMITED,
-    EndKind.START_TIMEOUT: CloseCode.START_TIMEOUT,
-    EndKind.MODEL_NOT_ALLOWED: CloseCode.MODEL_NOT_ALLOWED,
-    EndKind.NOT_FOUND: CloseCode.NOT_FOUND,
-    EndKind.TOO_MANY_SESSIONS: CloseCode.TOO_MANY_SESSIONS,
-    EndKind.DAILY_LIMIT: CloseCode.DAILY_LIMIT,
-    EndKind.IDLE: CloseCode.IDLE,
-    EndKind.SLOW_CLIENT: CloseCode.SLOW_CLIENT,
-    EndKind.UPSTREAM_UNAVAILABLE: CloseCode.UPSTREAM_UNAVAILABLE,
-    EndKind.UPSTREAM_REJECTED: CloseCode.UPSTREAM_REJECTED,
-    EndKind.INTERNAL: CloseCode.INTERNAL,
-}
-
-
-def web_close_code(end: SessionEnd) -> CloseCode:
-    return _WEB_CODES.get(end.kind, CloseCode.INTERNAL)
-
 
 # --- browser → server -----------------------------------------------------------------------
 

@@ -23,7 +23,9 @@ from collections.abc import Awaitable, Callable
 
 from assistant import metrics
 from assistant.live.errors import EndKind, SessionEnd
-from assistant.live.protocol import AUDIO, CONTROL, VIDEO
+from assistant.live.gemini.client import AUDIO, VIDEO
+
+CONTROL = "control"  # uplink items that are neither audio nor video
 
 
 class Item:

@@ -70,7 +70,15 @@ def _after_fork_in_child() -> None:
             connection.connection = None
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+_hook_installed = False
+
+
+def install_fork_hook() -> None:
+    """Register `_after_fork_in_child` (once per process, before any fork: AppConfig.ready)."""
+    global _hook_installed
+    if not _hook_installed:
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+        _hook_installed = True
 
 
 def concurrent_database() -> bool:

@@ -1,5 +1,7 @@
-"""Per-session message limits: size and rate per message kind (token buckets, checked in
-the adapters' receive path, no I/O)."""
+"""Every per-message limit of the live sockets: sizes per message kind on both client paths
+(web UI and Gemini-compatible) and the per-session token buckets that bound their rates,
+checked in the adapters' receive path with no I/O. static/js/protocol.js mirrors the web
+UI's sizes (tests/js/logic.test.mjs compares them)."""
 
 from __future__ import annotations
 
@@ -7,18 +9,30 @@ import time
 
 from assistant.live.errors import EndKind, SessionEnd
 
-# (sustained messages per second, burst)
+# --- sizes ----------------------------------------------------------------------------------
+
+MAX_AUDIO_BYTES = 32 * 1024  # one audio chunk, decoded (1 s of PCM16 at 16 kHz is 32 000 bytes)
+MAX_VIDEO_BYTES = 512 * 1024  # one JPEG frame, decoded
+MAX_CONTROL_BYTES = 16 * 1024  # any other message (web: all JSON but `video` and `start`)
+# Web UI: `start` may carry a persona and client function declarations.
+MAX_START_BYTES = 64 * 1024
+# Web UI: the largest JSON frame, a video message (base64 + envelope).
+MAX_TEXT_FRAME = MAX_VIDEO_BYTES * 4 // 3 + 1024
+MAX_TEXT_CHARS = 8000
+MAX_PERSONA_CHARS = 4000
+MAX_FUNCTIONS = 32
+MAX_TOOL_ARGS_CHARS = 500  # a `tool` event's `args`: longer JSON is sent cut, as a string
+# Gemini path: setup / clientContent / toolResponse / contextUpdate may carry history or
+# declarations.
+MAX_CONTENT_BYTES = 256 * 1024
+# Gemini path: the largest whole message, a video frame in base64 plus its envelope.
+MAX_MESSAGE_BYTES = MAX_VIDEO_BYTES * 4 // 3 + 4096
+
+# --- rates: (sustained messages per second, burst) -------------------------------------------
+
 AUDIO_RATE = (20.0, 40.0)
 VIDEO_RATE = (2.0, 4.0)
 CONTROL_RATE = (10.0, 20.0)
-
-MAX_AUDIO_BYTES = 32 * 1024
-MAX_VIDEO_BYTES = 512 * 1024
-MAX_CONTROL_BYTES = 16 * 1024
-# setup / clientContent / toolResponse / contextUpdate may carry history or declarations.
-MAX_CONTENT_BYTES = 256 * 1024
-# Largest whole message from a Gemini client: a video frame in base64 plus its envelope.
-MAX_MESSAGE_BYTES = MAX_VIDEO_BYTES * 4 // 3 + 4096
 
 
 class TokenBucket:

@@ -1,32 +1,21 @@
-"""Conversation recording: assembles transcript fragments per turn and writes each turn as
-one batch (services.conversation_record) from its own flusher task, never per fragment."""
+"""Conversation recording: assembles transcript fragments, tool calls and the rest of one
+turn in memory and queues each turn as one batch for the writer (record_writer.py), never
+a write per fragment."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from assistant import live_view, metrics, services
-from assistant.live.db import live_db
-from assistant.models import Conversation, ConversationEvent
+from assistant import metrics, services
+from assistant.live.record_writer import Batch, RecordWriter
+from assistant.models import ConversationEvent
 
 logger = logging.getLogger(__name__)
-
-# Admin live view: after each written batch with events, one small group_send to the
-# conversation's watchers (assistant/live_view.py). Best effort, bounded, and paused for a
-# while after a failure, so a channel-layer outage never slows recording down.
-BROADCAST_TIMEOUT_SECONDS = 1.0
-BROADCAST_PAUSE_SECONDS = 5.0
-RETRY_FIRST_SECONDS = 0.5  # database unreachable: retry after 0.5, 1, 2, 4, 5, 5, ... s
-RETRY_MAX_SECONDS = 5.0
-_broadcast_paused_until = 0.0
 
 Kind = ConversationEvent.Kind
 _USER_KINDS = (Kind.USER_TEXT, Kind.INPUT_TRANSCRIPT)
@@ -38,8 +27,6 @@ _MODEL_KINDS = (
     Kind.CODE_EXECUTION,
     Kind.GROUNDING,
 )
-
-arecord = live_db(services.conversation_record)
 
 
 @dataclass(frozen=True)
@@ -65,21 +52,12 @@ class _Entry:
         return "".join(self.parts).strip() if self.kind in _TEXT_KINDS else "".join(self.parts)
 
 
-class _Batch:
-    __slots__ = ("events", "handle", "seconds", "usage")
-
-    def __init__(self, events, usage, seconds: float, handle: str | None) -> None:
-        self.events = events
-        self.usage = usage
-        self.seconds = seconds
-        self.handle = handle
-
-
 class Recorder:
-    """Buffers one turn in memory; `end_turn()` queues it; `run()` writes queued batches in
-    order. `finish()` (on close) queues what is left and waits for the writes."""
+    """Buffers one turn in memory; `end_turn()` queues it for the writer; `run()` is the
+    writer's task. `finish()` (on close) queues what is left and waits for the writes."""
 
     def __init__(self, *, conversation_id, first_turn: int = 1) -> None:
+        self.writer = RecordWriter()
         self.conversation_id = conversation_id
         self.turn = first_turn
         self._entries: list[_Entry] = []
@@ -90,14 +68,14 @@ class Recorder:
         self._interrupted = False
         self._handle: str | None = None
         self._accounted = time.monotonic()
-        self._queue: deque[_Batch] = deque()
-        self._wake = asyncio.Event()
-        self._drained = asyncio.Event()
-        self._drained.set()
-        self._running = False
-        self._inflight: _Batch | None = None  # being written: too late to amend
-        self.written = 0
-        self.gone = False  # the conversation was deleted while live: nothing left to write to
+
+    @property
+    def conversation_id(self):
+        return self.writer.conversation_id
+
+    @conversation_id.setter
+    def conversation_id(self, conversation_id) -> None:
+        self.writer.conversation_id = conversation_id
 
     # --- collecting (sync, cheap) -------------------------------------------------------
 
@@ -174,10 +152,7 @@ class Recorder:
         """The latest resumable upstream handle: rides on the pending batch if there is one
         (it usually arrives just after turnComplete), else on its own small write."""
         self._handle = handle
-        if self._queue and self._queue[-1] is not self._inflight:
-            self._queue[-1].handle = handle
-        else:
-            self._enqueue(_Batch([], None, 0.0, handle))
+        self.writer.set_handle(handle)
 
     # --- batching ---------------------------------------------------------------------
 
@@ -229,157 +204,46 @@ class Recorder:
     def end_turn(self) -> TurnSummary:
         events, summary = self._take_events()
         usage = services.Usage(*self._usage) if any(self._usage) else None
-        self._enqueue(_Batch(events, usage, self._take_seconds(), None))
+        self._enqueue(Batch(events, usage, self._take_seconds(), None))
         self._reset_turn()
         self.turn += 1
         return summary
 
     def account_seconds(self) -> None:
         """Queue the live seconds so far (the lease timer's quota check reads them)."""
-        self._enqueue(_Batch([], None, self._take_seconds(), None))
+        self._enqueue(Batch([], None, self._take_seconds(), None))
 
     def flush_pending(self) -> None:
         """Queue what the current turn holds so far without ending it (periodic seconds,
         shutdown). Fragments still to come start a new entry."""
         events, _ = self._take_events()
         usage = services.Usage(*self._usage) if any(self._usage) else None
-        self._enqueue(_Batch(events, usage, self._take_seconds(), None))
+        self._enqueue(Batch(events, usage, self._take_seconds(), None))
         self._reset_turn()
 
-    def _enqueue(self, batch: _Batch) -> None:
-        self._queue.append(batch)
-        self._drained.clear()
-        self._wake.set()
+    def _enqueue(self, batch: Batch) -> None:
+        self.writer.put(batch)
 
-    # --- writing ----------------------------------------------------------------------
+    # --- writing (record_writer.py) -------------------------------------------------------
 
-    async def run(self) -> None:
-        self._running = True
-        try:
-            while True:
-                if not self._queue:
-                    self._drained.set()
-                    self._wake.clear()
-                    await self._wake.wait()
-                    continue
-                self._inflight = self._queue[0]
-                await self._write(self._inflight)
-                self._queue.popleft()
-                self._inflight = None
-        finally:
-            self._running = False
-
-    async def _write(self, batch: _Batch) -> None:
-        """Write one batch. A database that is unreachable (restart, failover) is retried with
-        backoff for as long as the session lives, so a turn is not lost to a short outage;
-        `finish` bounds the wait at the end. Any other error is tried twice, then the batch
-        is dropped (counted) so the batches behind it still get written."""
-        if self.gone:
-            return
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                self.written += await arecord(
-                    conversation_id=self.conversation_id,
-                    events=batch.events,
-                    usage=batch.usage,
-                    seconds=batch.seconds,
-                    resumption_handle=batch.handle,
-                )
-            except Conversation.DoesNotExist:
-                # Deleted by its owner (or an admin) while live: retrying cannot help.
-                self.gone = True
-                logger.warning(
-                    "conv=%s conversation deleted while live; %d events not recorded",
-                    self.conversation_id,
-                    len(batch.events),
-                )
-                return
-            except (OperationalError, InterfaceError):
-                delay = min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2 ** (attempt - 1))
-                logger.warning(
-                    "conv=%s database unavailable (attempt %d, %d events); retrying in %.1fs",
-                    self.conversation_id,
-                    attempt,
-                    len(batch.events),
-                    delay,
-                )
-                metrics.ERRORS.labels("recording").inc()
-                await asyncio.sleep(delay)
-                continue
-            except Exception:
-                logger.exception(
-                    "conv=%s recording failed (attempt %d, %d events)",
-                    self.conversation_id,
-                    attempt,
-                    len(batch.events),
-                )
-                metrics.ERRORS.labels("recording").inc()
-                if attempt >= 2:
-                    metrics.RECORDING_LOST.inc(len(batch.events))
-                    return
-                await asyncio.sleep(RETRY_FIRST_SECONDS)
-                continue
-            if batch.events:
-                await self._broadcast(batch.events)
-            return
-
-    async def _broadcast(self, events) -> None:
-        """Tell admin watchers what was just written. Never raises (but for cancellation)."""
-        global _broadcast_paused_until
-        if time.monotonic() < _broadcast_paused_until:
-            return
-        try:
-            async with asyncio.timeout(BROADCAST_TIMEOUT_SECONDS):
-                await live_view.broadcast(self.conversation_id, events)
-        except Exception:
-            _broadcast_paused_until = time.monotonic() + BROADCAST_PAUSE_SECONDS
-            metrics.ERRORS.labels("channel_layer").inc()
-            logger.warning(
-                "conv=%s live-view broadcast failed; paused for %.0fs",
-                self.conversation_id,
-                BROADCAST_PAUSE_SECONDS,
-                exc_info=True,
-            )
-
-    def _pending_events(self) -> int:
-        return sum(len(b.events) for b in self._queue)
+    def run(self):
+        return self.writer.run()
 
     async def wait_written(self, limit: float = 10.0) -> None:
+        await self.writer.wait_written(limit)
+
+    async def close(self, end) -> None:
+        """The session ended (`end`: a SessionEnd): record how, then write everything."""
+        if not end.clean:
+            self.error(end.message, kind=str(end.kind), code=end.upstream_code)
+        self.session_event("ended", reason=str(end.kind))
         try:
-            async with asyncio.timeout(limit):
-                await self._drained.wait()
-        except TimeoutError:
-            logger.warning(
-                "conv=%s recording still pending after %.0fs (%d events)",
-                self.conversation_id,
-                limit,
-                self._pending_events(),
-            )
+            await self.finish()
+        except Exception:
+            logger.exception("final recording failed")
+            metrics.ERRORS.labels("recording").inc()
 
     async def finish(self, limit: float = 8.0) -> None:
-        """Queue the rest (with the latest handle) and wait for every write. Call shielded.
-        What is still unwritten after `limit` (the database down past the session's end) is
-        lost: logged and counted."""
+        """Queue the rest (with the latest handle) and wait for every write. Call shielded."""
         self.flush_pending()
-        if self._handle:
-            self._queue[-1].handle = self._handle
-        try:
-            async with asyncio.timeout(limit):
-                if self._running:
-                    await self._drained.wait()
-                else:  # no flusher task (it never started): write here
-                    while self._queue:
-                        await self._write(self._queue[0])
-                        self._queue.popleft()
-        except TimeoutError:
-            lost = self._pending_events()
-            metrics.RECORDING_LOST.inc(lost)
-            logger.error(
-                "conv=%s %d events not recorded: the database was unavailable for %.0fs "
-                "after the session ended",
-                self.conversation_id,
-                lost,
-                limit,
-            )
+        await self.writer.finish(limit, self._handle)

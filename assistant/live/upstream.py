@@ -7,11 +7,13 @@ import asyncio
 import logging
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from assistant.live import builtin
-from assistant.live.protocol import dumps, loads
+from assistant.live.close_codes import GeminiCode
+from assistant.live.gemini.wire import dumps, loads
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +25,7 @@ MAX_SIZE = 16 * 2**20
 PING_INTERVAL = 30.0
 PING_TIMEOUT = 90.0
 SETUP_TIMEOUT = 10.0
-ABNORMAL = 1006
+ABNORMAL = GeminiCode.ABNORMAL
 
 
 class UpstreamClosed(Exception):
@@ -37,7 +39,7 @@ class UpstreamClosed(Exception):
     @property
     def rejected(self) -> bool:
         """1007/1008: Gemini refused what we sent; retrying the same request will not help."""
-        return self.code in (1007, 1008)
+        return self.code in (GeminiCode.INVALID_ARGUMENT, GeminiCode.POLICY)
 
 
 def _closed(exc: ConnectionClosed) -> UpstreamClosed:
@@ -47,7 +49,13 @@ def _closed(exc: ConnectionClosed) -> UpstreamClosed:
 
 
 async def base_url() -> str:
-    return settings.PASTRA_UPSTREAM_URL or await builtin.url()
+    """The upstream settings decided on at start (pastra_site/settings.py): Google, an explicit
+    URL, or (DEBUG only) the built-in emulator."""
+    if settings.PASTRA_UPSTREAM_URL:
+        return settings.PASTRA_UPSTREAM_URL
+    if settings.PASTRA_BUILTIN_EMULATOR:
+        return await builtin.url()
+    raise ImproperlyConfigured("no upstream: set GEMINI_API_KEY or PASTRA_UPSTREAM_URL")
 
 
 class Upstream:

@@ -1,6 +1,6 @@
-// The web UI's socket protocol on /ws/live/: a mirror of assistant/live/browser_protocol.py
-// (docs/browser-protocol.md). Binary frames are PCM16 mono, little-endian: 16 kHz up, 24 kHz
-// down. Everything else is a JSON object with a `type`.
+// The web UI's socket protocol on /ws/live/: a mirror of assistant/live/browser_protocol.py,
+// limits.py and close_codes.py (docs/browser-protocol.md). Binary frames are PCM16 mono,
+// little-endian: 16 kHz up, 24 kHz down. Everything else is a JSON object with a `type`.
 
 export const INPUT_RATE = 16000;
 export const OUTPUT_RATE = 24000;
@@ -30,6 +30,7 @@ export const Server = Object.freeze({
   PONG: "pong",
 });
 
+// Sizes of assistant/live/limits.py (a node test compares them).
 export const Limits = Object.freeze({
   MAX_AUDIO_BYTES: 32 * 1024,
   MAX_VIDEO_BYTES: 512 * 1024,
@@ -37,7 +38,7 @@ export const Limits = Object.freeze({
   MAX_PERSONA_CHARS: 4000,
 });
 
-// Close codes of assistant/live/browser_protocol.py (same names and values; a node test
+// Close codes of assistant/live/close_codes.py (same names and values; a node test
 // compares them), then the transport-level codes a browser or a proxy may report.
 export const CloseCode = Object.freeze({
   NORMAL: 1000,

@@ -6,7 +6,8 @@
 
 const COLUMNS = ["seq", "turn", "time", "label", "text", "data", "duration"];
 const STATUS = { active: "Active", ended: "Ended", failed: "Failed", deleted: "Deleted" };
-const FINAL = new Set([4401, 4403, 4404]); // not logged in, not staff, no such conversation
+// assistant/live/close_codes.py WatchCode: not logged in, not staff, no such conversation.
+const FINAL = new Set([4401, 4403, 4404]);
 
 const table = document.getElementById("pastra-live-timeline");
 const body = table.tBodies[0];

@@ -1,4 +1,4 @@
-"""Backpressure under daphne (assistant/live/daphne_compat.py, fix 3): a frame to a client
+"""Backpressure under daphne (assistant/live/compat.py, fix 6): a frame to a client
 waits while Twisted holds more than 64 KiB for it, so the session's downlink policy applies
 (drop the oldest model audio beyond 2 MiB; a client stalled for 10 s is ended, 4433) instead
 of Twisted buffering a whole reply in memory."""
@@ -12,7 +12,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from assistant.live import daphne_compat
+from assistant.live import compat
 
 
 class Transport:
@@ -30,23 +30,23 @@ class Transport:
 
 async def test_send_waits_while_twisted_is_full(monkeypatch):
     protocol = SimpleNamespace(transport=Transport())
-    writable = daphne_compat.attach_writable(protocol)
+    writable = compat.attach_writable(protocol)
     assert protocol.transport.producer is writable
-    await asyncio.wait_for(daphne_compat.wait_writable(protocol), 0.1)  # not paused
+    await asyncio.wait_for(compat.wait_writable(protocol), 0.1)  # not paused
 
     writable.pauseProducing()  # Twisted: more than 64 KiB buffered
-    waiter = asyncio.ensure_future(daphne_compat.wait_writable(protocol))
+    waiter = asyncio.ensure_future(compat.wait_writable(protocol))
     await asyncio.sleep(0.05)
     assert not waiter.done()
     writable.resumeProducing()  # drained
     await asyncio.wait_for(waiter, 1)
 
     writable.pauseProducing()  # bounded: a frame is never held forever
-    monkeypatch.setattr(daphne_compat, "SEND_WAIT_SECONDS", 0.05)
-    await asyncio.wait_for(daphne_compat.wait_writable(protocol), 1)
-    monkeypatch.setattr(daphne_compat, "_draining", True)  # nor while draining
-    monkeypatch.setattr(daphne_compat, "SEND_WAIT_SECONDS", 30)
-    await asyncio.wait_for(daphne_compat.wait_writable(protocol), 0.1)
+    monkeypatch.setattr(compat, "SEND_WAIT_SECONDS", 0.05)
+    await asyncio.wait_for(compat.wait_writable(protocol), 1)
+    monkeypatch.setattr(compat, "_draining", True)  # nor while draining
+    monkeypatch.setattr(compat, "SEND_WAIT_SECONDS", 30)
+    await asyncio.wait_for(compat.wait_writable(protocol), 0.1)
 
 
 @pytest.mark.django_db(transaction=True)

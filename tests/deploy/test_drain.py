@@ -12,7 +12,7 @@ import time
 import orjson
 import pytest
 
-from assistant.live.browser_protocol import CloseCode
+from assistant.live.close_codes import CloseCode
 from assistant.models import Conversation, ConversationEvent
 from tests.deploy.conftest import (
     ROOT,

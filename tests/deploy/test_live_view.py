@@ -14,7 +14,7 @@ from channels.testing import WebsocketCommunicator
 from django.urls import re_path
 
 from assistant import control, live_view
-from assistant.live import recorder
+from assistant.live import record_writer
 from assistant.models import Conversation, ConversationEvent
 from assistant.routing import websocket_urlpatterns
 from tests.live.conftest import receive_close, start_web, web_client, web_turn, with_user
@@ -110,7 +110,7 @@ async def test_a_broken_layer_never_breaks_recording(alice, emulator, monkeypatc
         raise ConnectionError("redis is down")
 
     monkeypatch.setattr(live_view, "broadcast", broken)
-    monkeypatch.setattr(recorder, "_broadcast_paused_until", 0.0)
+    monkeypatch.setattr(record_writer, "_broadcast_paused_until", 0.0)
     web = web_client(alice)
     ready = await start_web(web, modality="text")
     await web_turn(web, "recorded anyway")
@@ -123,7 +123,7 @@ async def test_a_broken_layer_never_breaks_recording(alice, emulator, monkeypatc
         )
     ]
     assert texts == ["recorded anyway", "and again"]
-    assert recorder._broadcast_paused_until > 0  # paused after the failure
+    assert record_writer._broadcast_paused_until > 0  # paused after the failure
 
 
 # --- who may watch ----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from unittest import mock
 from channels.testing import ChannelsLiveServerTestCase
 from django.test import Client
 
-from assistant.models import LiveSession
+from assistant.models import SessionLease
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = [
@@ -152,6 +152,6 @@ class BrowserTestCase(ChannelsLiveServerTestCase):
         for context in self.contexts:
             context.close()
         deadline = time.monotonic() + 10
-        while LiveSession.objects.exists() and time.monotonic() < deadline:
+        while SessionLease.objects.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         super().tearDown()

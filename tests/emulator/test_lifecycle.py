@@ -485,7 +485,10 @@ def test_the_emulator_imports_nothing_from_pastra_or_django():
 
     code = (
         "import sys, gemini_emulator, gemini_emulator.server, gemini_emulator.cli, "
-        "gemini_emulator.session, gemini_emulator.__main__\n"
+        "gemini_emulator.session, gemini_emulator.context, gemini_emulator.stats, "
+        "gemini_emulator.handshake, gemini_emulator.inputs, gemini_emulator.turns, "
+        "gemini_emulator.usage, gemini_emulator.protocol, gemini_emulator.schema, "
+        "gemini_emulator.__main__\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'django', 'assistant', "
         "'channels', 'pastra_site', 'daphne'})\n"
         "print(bad); sys.exit(1 if bad else 0)"

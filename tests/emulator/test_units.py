@@ -6,8 +6,8 @@ import pytest
 
 from gemini_emulator import protocol
 from gemini_emulator.scripts import ToolSet, evaluate, is_arithmetic, parse_command
-from gemini_emulator.session import _split_words
 from gemini_emulator.speech import _parse_wav, resample, synthetic_speech
+from gemini_emulator.turns import _split_words
 from gemini_emulator.vad import EnergyVAD
 from tests.emulator.conftest import silence, tone
 

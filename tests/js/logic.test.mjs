@@ -11,10 +11,14 @@ import { PageState, deriveState, statusText } from "../../static/js/state.js";
 import { prettyJson, safeUrl } from "../../static/js/ui.js";
 
 describe("protocol mirror", () => {
-  const python = readFileSync(new URL("../../assistant/live/browser_protocol.py", import.meta.url), "utf8");
+  const read = (path) => readFileSync(new URL(`../../assistant/live/${path}`, import.meta.url), "utf8");
+  const python = read("browser_protocol.py");
+  const closeCodes = read("close_codes.py");
+  const limits = read("limits.py");
 
-  test("every CloseCode of browser_protocol.py is mirrored with the same value", () => {
-    const block = python.slice(python.indexOf("class CloseCode"), python.indexOf("_WEB_CODES"));
+  test("every CloseCode of close_codes.py is mirrored with the same value", () => {
+    const start = closeCodes.indexOf("class CloseCode");
+    const block = closeCodes.slice(start, closeCodes.indexOf("\nclass ", start + 1));
     const codes = [...block.matchAll(/^\s+([A-Z_]+) = (\d+)/gm)];
     assert.ok(codes.length > 10);
     for (const [, name, value] of codes) assert.equal(CloseCode[name], Number(value), name);
@@ -28,10 +32,10 @@ describe("protocol mirror", () => {
   });
 
   test("limits match", () => {
-    assert.match(python, new RegExp(`MAX_TEXT_CHARS = ${Limits.MAX_TEXT_CHARS}\\b`));
-    assert.match(python, new RegExp(`MAX_PERSONA_CHARS = ${Limits.MAX_PERSONA_CHARS}\\b`));
-    assert.match(python, /MAX_VIDEO_BYTES = 512 \* 1024/);
-    assert.match(python, /MAX_AUDIO_BYTES = 32 \* 1024/);
+    assert.match(limits, new RegExp(`MAX_TEXT_CHARS = ${Limits.MAX_TEXT_CHARS}\\b`));
+    assert.match(limits, new RegExp(`MAX_PERSONA_CHARS = ${Limits.MAX_PERSONA_CHARS}\\b`));
+    assert.match(limits, /MAX_VIDEO_BYTES = 512 \* 1024/);
+    assert.match(limits, /MAX_AUDIO_BYTES = 32 \* 1024/);
   });
 
   test("close policy: transient codes reconnect, refusals do not", () => {

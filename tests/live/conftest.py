@@ -404,9 +404,9 @@ async def settled():
     """After a test against a real server: wait until its sessions have released their
     leases (their final writes are done) before the database is flushed."""
     yield
-    from assistant.models import LiveSession
+    from assistant.models import SessionLease
 
     for _ in range(100):
-        if not await LiveSession.objects.aexists():
+        if not await SessionLease.objects.aexists():
             return
         await asyncio.sleep(0.05)

@@ -8,7 +8,7 @@ import orjson
 import pytest
 from channels.layers import get_channel_layer
 
-from assistant.live import browser_protocol, limits, recorder
+from assistant.live import close_codes, limits, record_writer
 from assistant.models import ConversationEvent
 from tests.live.conftest import (
     frames,
@@ -114,7 +114,7 @@ async def test_oversize_video_frame_closes_the_web_session_4413(alice, emulator)
         f"Video message too large: {limits.MAX_VIDEO_BYTES + 1} bytes "
         f"(the limit is {limits.MAX_VIDEO_BYTES})."
     )
-    assert close["code"] == browser_protocol.CloseCode.TOO_LARGE == 4413
+    assert close["code"] == close_codes.CloseCode.TOO_LARGE == 4413
     assert events[-1] == {"type": "error", "code": 4413, "message": expected}
     assert close.get("reason") == expected
     await comm.disconnect()
@@ -149,7 +149,7 @@ async def test_video_burst_closes_the_web_session_4431(alice, emulator):
     for _ in range(burst + 4):
         await comm.send_json_to({"type": "video", "mime": "image/jpeg", "data": JPEG})
     events, code = await receive_close(comm)
-    assert code == browser_protocol.CloseCode.RATE_LIMITED == 4431
+    assert code == close_codes.CloseCode.RATE_LIMITED == 4431
     assert events[-1] == {
         "type": "error",
         "code": 4431,
@@ -188,14 +188,14 @@ async def test_audio_frames_cause_no_per_frame_database_or_channel_layer_work(
     end), and the channel layer is only used for those writes' broadcasts."""
     # The audio rate limit is tested elsewhere; here the frames go faster than real time.
     monkeypatch.setattr(limits, "AUDIO_RATE", (1000.0, 1000.0))
-    real_record = recorder.arecord
+    real_record = record_writer.arecord
     writes = []
 
     async def counting_record(**kwargs):
         writes.append(len(kwargs["events"]))
         return await real_record(**kwargs)
 
-    monkeypatch.setattr(recorder, "arecord", counting_record)
+    monkeypatch.setattr(record_writer, "arecord", counting_record)
     layer = get_channel_layer()
     real_send = layer.group_send
     sends = []

@@ -256,6 +256,21 @@ async def test_malformed_messages_close_1007(alice_token, emulator, message, cod
     await comm.disconnect()
 
 
+@pytest.mark.parametrize(
+    "tools",
+    [["not-a-tool"], [{"functionDeclarations": [{"description": "no name"}]}]],
+)
+async def test_a_setup_with_malformed_tools_closes_1007_before_upstream(
+    alice_token, emulator, tools
+):
+    comm = gemini_client(alice_token)
+    assert (await comm.connect())[0]
+    await comm.send_json_to({"setup": {"model": f"models/{MODEL}", "tools": tools}})
+    await expect_close(comm, 1007, "invalid argument")
+    await comm.disconnect()
+    assert emulator.stats()["total"]["setups"] == 0
+
+
 async def test_oversize_audio_closes_1009_and_other_sessions_go_on(alice_token, emulator):
     other = await open_session(alice_token)
     comm = await open_session(alice_token)

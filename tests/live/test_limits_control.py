@@ -11,8 +11,8 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from assistant import control
-from assistant.live import browser_protocol
-from assistant.models import Conversation, ConversationEvent, LiveSession
+from assistant.live import browser_protocol, close_codes
+from assistant.models import Conversation, ConversationEvent, SessionLease
 from assistant.routing import websocket_urlpatterns
 from tests.live.conftest import (
     MODEL,
@@ -114,7 +114,7 @@ async def test_oversize_audio_frame(alice, emulator):
     await start_web(comm)
     await comm.send_to(bytes_data=silence(1100))  # 35 200 bytes > 32 KiB
     events, code = await receive_close(comm)
-    assert code == browser_protocol.CloseCode.TOO_LARGE
+    assert code == close_codes.CloseCode.TOO_LARGE
     assert "too large" in events[-1]["message"]
     await comm.disconnect()
 
@@ -163,7 +163,7 @@ async def test_concurrent_sessions_limit_with_staff_override(alice, emulator):
     await start_web(third)
     for comm in (first, second, third):
         await comm.disconnect()
-    assert await LiveSession.objects.acount() == 0
+    assert await SessionLease.objects.acount() == 0
     assert setups(emulator) == 3
 
 
@@ -171,7 +171,7 @@ async def test_stale_leases_do_not_count(alice, emulator):
     alice.max_sessions = 1
     await alice.asave()
     conversation = await Conversation.objects.acreate(user=alice, model=MODEL)
-    await LiveSession.objects.acreate(
+    await SessionLease.objects.acreate(
         user=alice,
         conversation=conversation,
         worker="dead:1",
@@ -323,9 +323,9 @@ async def test_a_database_outage_during_a_session_loses_no_turn(alice, emulator,
     the turns queued and retries with backoff; the session carries on meanwhile."""
     from django.db import OperationalError
 
-    from assistant.live import recorder
+    from assistant.live import record_writer
 
-    real = recorder.arecord
+    real = record_writer.arecord
     failures = {"left": 3}
 
     async def flaky(**kwargs):
@@ -334,8 +334,8 @@ async def test_a_database_outage_during_a_session_loses_no_turn(alice, emulator,
             raise OperationalError("connection refused")
         return await real(**kwargs)
 
-    monkeypatch.setattr(recorder, "arecord", flaky)
-    monkeypatch.setattr(recorder, "RETRY_FIRST_SECONDS", 0.05)
+    monkeypatch.setattr(record_writer, "arecord", flaky)
+    monkeypatch.setattr(record_writer, "RETRY_FIRST_SECONDS", 0.05)
     comm = web_client(alice)
     ready = await start_web(comm)
     await web_turn(comm, "said during the outage")
@@ -355,15 +355,15 @@ async def test_turns_unwritable_past_the_end_are_counted_lost(alice, emulator, m
     from django.db import OperationalError
 
     from assistant import metrics
-    from assistant.live import recorder
+    from assistant.live import record_writer, recorder
 
     async def down(**kwargs):
         raise OperationalError("connection refused")
 
     comm = web_client(alice)
     ready = await start_web(comm)
-    monkeypatch.setattr(recorder, "arecord", down)
-    monkeypatch.setattr(recorder, "RETRY_FIRST_SECONDS", 0.05)
+    monkeypatch.setattr(record_writer, "arecord", down)
+    monkeypatch.setattr(record_writer, "RETRY_FIRST_SECONDS", 0.05)
     monkeypatch.setattr(recorder.Recorder.finish, "__defaults__", (0.5,))
     before = metrics.RECORDING_LOST._value.get()
     await web_turn(comm, "never written")

@@ -6,10 +6,12 @@ import base64
 
 import pytest
 
-from assistant.live import handles, limits
-from assistant.live import protocol as p
+from assistant.live import close_codes, handles, limits
 from assistant.live.buffers import Downlink, Uplink
 from assistant.live.errors import EndKind, SessionEnd
+from assistant.live.gemini import client, errors, server, wire
+from assistant.live.gemini import setup as policy
+from assistant.live.gemini.models import capabilities
 
 # --- protocol -------------------------------------------------------------------------------
 
@@ -20,20 +22,20 @@ def test_normalize_camelcases_fields_but_not_struct_payloads():
             "function_responses": [{"id": "1", "response": {"is_on": True, "snake_key": 1}}]
         }
     }
-    assert p.normalize(message) == {
+    assert wire.normalize(message) == {
         "toolResponse": {
             "functionResponses": [{"id": "1", "response": {"is_on": True, "snake_key": 1}}]
         }
     }
     declaration = {"name": "f", "parameters": {"properties": {"room_name": {"type": "STRING"}}}}
-    assert p.normalize({"function_declarations": [declaration]}) == {
+    assert wire.normalize({"function_declarations": [declaration]}) == {
         "functionDeclarations": [declaration]
     }
 
 
 def test_normalize_refuses_both_spellings():
     with pytest.raises(SessionEnd) as caught:
-        p.normalize({"turnComplete": True, "turn_complete": True})
+        wire.normalize({"turnComplete": True, "turn_complete": True})
     assert caught.value.kind is EndKind.BAD_MESSAGE
 
 
@@ -44,14 +46,14 @@ def test_b64_both_alphabets_with_or_without_padding():
         base64.urlsafe_b64encode(raw).decode(),
         base64.urlsafe_b64encode(raw).decode().rstrip("="),
     ):
-        assert p.b64decode(text) == raw
-    assert p.b64_size(base64.b64encode(bytes(3200)).decode()) == 3200
+        assert wire.b64decode(text) == raw
+    assert wire.b64_size(base64.b64encode(bytes(3200)).decode()) == 3200
     with pytest.raises(ValueError, match="bad base64"):
-        p.b64decode("a*b")
+        wire.b64decode("a*b")
 
 
 def test_media_chunks_become_audio_and_video():
-    body = p.normalize(
+    body = wire.normalize(
         {
             "media_chunks": [
                 {"mime_type": "audio/pcm", "data": "AAA="},
@@ -59,9 +61,9 @@ def test_media_chunks_become_audio_and_video():
             ]
         }
     )
-    assert p.realtime_parts(body) == [
-        p.Media(p.AUDIO, "audio/pcm;rate=16000", "AAA="),
-        p.Media(p.VIDEO, "image/jpeg", "/9g="),
+    assert client.realtime_parts(body) == [
+        client.Media(client.AUDIO, "audio/pcm;rate=16000", "AAA="),
+        client.Media(client.VIDEO, "image/jpeg", "/9g="),
     ]
 
 
@@ -78,7 +80,7 @@ def _turn(parts, complete):
     ],
 )
 def test_client_content_translation(body, expected):
-    assert p.translate_client_content(body, model="gemini-3.8-live") == expected
+    assert client.translate_client_content(body, model="gemini-3.8-live") == expected
 
 
 def test_client_content_history_passes_through():
@@ -89,13 +91,15 @@ def test_client_content_history_passes_through():
         ],
         "turnComplete": True,
     }
-    assert p.translate_client_content(body, model="gemini-3.8-live") == ("clientContent", body)
+    assert client.translate_client_content(body, model="gemini-3.8-live") == ("clientContent", body)
     single = {"turns": [{"role": "user", "parts": [{"text": "hi"}]}], "turnComplete": True}
-    assert p.translate_client_content(single, model="gemini-live-text-test")[0] == "clientContent"
+    assert (
+        client.translate_client_content(single, model="gemini-live-text-test")[0] == "clientContent"
+    )
 
 
 def test_setup_policy():
-    client = p.read_client_setup(
+    client = policy.read_client_setup(
         {
             "model": "models/gemini-2.0-flash-exp",
             "generation_config": {"response_modalities": ["text"]},
@@ -109,7 +113,7 @@ def test_setup_policy():
     )
     assert client.text_only
     assert client.resume_handle == "h"
-    model = p.resolve_model(
+    model = policy.resolve_model(
         client.model,
         default="gemini-3.8-live",
         aliases={"gemini-2.0-flash-exp": "gemini-3.8-live"},
@@ -120,19 +124,19 @@ def test_setup_policy():
         {"functionDeclarations": [{"name": "get_weather", "x": 1}]},
         {"codeExecution": {}},
     ]
-    tools, client_names = p.merge_tools(server_tools, client.body["tools"])
+    tools, client_names = policy.merge_tools(server_tools, client.body["tools"])
     assert client_names == {"lights"}
     assert tools == [
         {"functionDeclarations": [{"name": "get_weather", "x": 1}, {"name": "lights"}]},
         {"codeExecution": {}},
     ]
-    setup = p.build_setup(
+    setup = policy.build_setup(
         client,
         model=model,
         base_instruction="You are Pastra.",
         tools=tools,
         handle="upstream-handle",
-        emulate_text=p.audio_only(model),
+        emulate_text=capabilities(model).audio_only,
     )["setup"]
     assert setup["model"] == "models/gemini-3.8-live"
     assert setup["generationConfig"]["responseModalities"] == ["AUDIO"]
@@ -140,11 +144,11 @@ def test_setup_policy():
     assert setup["sessionResumption"] == {"handle": "upstream-handle"}
     assert setup["inputAudioTranscription"] == setup["outputAudioTranscription"] == {}
     assert setup["contextWindowCompression"] == {"slidingWindow": {}}
-    assert p.resolve_model("gemini-9", default="x", aliases={}, allowed=["x"]) is None
+    assert policy.resolve_model("gemini-9", default="x", aliases={}, allowed=["x"]) is None
 
 
 def test_parse_server_bundled_message():
-    raw = p.dumps(
+    raw = wire.dumps(
         {
             "serverContent": {
                 "modelTurn": {
@@ -160,27 +164,29 @@ def test_parse_server_bundled_message():
             "usageMetadata": {"promptTokenCount": 3, "responseTokenCount": 4, "totalTokenCount": 7},
         }
     )
-    view = p.parse_server(raw)
-    assert view.audio == ["AAAA"]
-    assert view.texts == []
-    assert view.code == [("code", "PYTHON", "print(1)")]
+    view = server.parse_server(raw)
+    assert view.audio == ("AAAA",)
+    assert view.texts == ()
+    assert view.code == (("code", "PYTHON", "print(1)"),)
     assert view.output_text == "Hi"
     assert view.turn_complete
-    assert p.usage_counts(view.usage) == (3, 4, 7)
-    assert p.parse_server(b'{"goAway": {"timeLeft": "1.500s"}}').go_away == 1.5
-    update = p.parse_server(b'{"sessionResumptionUpdate": {"newHandle": "h", "resumable": true}}')
+    assert server.usage_counts(view.usage) == (3, 4, 7)
+    assert server.parse_server(b'{"goAway": {"timeLeft": "1.500s"}}').go_away == 1.5
+    update = server.parse_server(
+        b'{"sessionResumptionUpdate": {"newHandle": "h", "resumable": true}}'
+    )
     assert update.resumption == "h"
-    assert p.parse_server(b'{"sessionResumptionUpdate": {}}').resumption is None
+    assert server.parse_server(b'{"sessionResumptionUpdate": {}}').resumption is None
 
 
 def test_gemini_close_codes():
-    assert p.gemini_close(SessionEnd(EndKind.BAD_MESSAGE, "bad"))[0] == 1007
-    assert p.gemini_close(SessionEnd(EndKind.TOO_LARGE))[0] == 1009
-    assert p.gemini_close(SessionEnd(EndKind.DAILY_LIMIT))[0] == 1008
-    assert p.gemini_close(SessionEnd(EndKind.UPSTREAM_UNAVAILABLE))[0] == 1011
+    assert errors.gemini_close(SessionEnd(EndKind.BAD_MESSAGE, "bad"))[0] == 1007
+    assert errors.gemini_close(SessionEnd(EndKind.TOO_LARGE))[0] == 1009
+    assert errors.gemini_close(SessionEnd(EndKind.DAILY_LIMIT))[0] == 1008
+    assert errors.gemini_close(SessionEnd(EndKind.UPSTREAM_UNAVAILABLE))[0] == 1011
     rejected = SessionEnd(EndKind.UPSTREAM_REJECTED, upstream_code=1007, upstream_reason="x")
-    assert p.gemini_close(rejected) == (1007, "x")
-    assert len(p.close_reason("é" * 100).encode()) <= 123
+    assert errors.gemini_close(rejected) == (1007, "x")
+    assert len(close_codes.close_reason("é" * 100).encode()) <= 123
 
 
 # --- handles ------------------------------------------------------------------------------

@@ -1,0 +1,161 @@
+"""The web UI's protocol over a live session (docs/browser-protocol.md): binary PCM16 and
+JSON messages from the browser become session calls; session events become JSON events and
+binary model audio; every end becomes a close code with a human-readable reason."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+
+from assistant import metrics
+from assistant.live import browser_protocol as bp
+from assistant.live.close_codes import CloseCode, close_reason, web_close_code
+from assistant.live.contract import Adapter, Close, SessionSpec, allowed_model
+from assistant.live.errors import EndKind, SessionEnd
+from assistant.live.gemini import setup as policy
+from assistant.live.gemini.server import ServerView, grounding_summary, usage_counts
+from assistant.live.gemini.wire import b64decode
+from assistant.live.recorder import TurnSummary
+from assistant.live.tool_calls import Routing
+from assistant.models import Conversation
+
+if TYPE_CHECKING:
+    from assistant.live.session import LiveSession
+
+
+class WebAdapter(Adapter):
+    path_name = "web"
+
+    def __init__(self, user_id: int) -> None:
+        self.user_id = user_id
+
+    def close(self, end: SessionEnd) -> Close:
+        code = web_close_code(end)
+        frames = [bp.error_event(code, end.message)] if code != CloseCode.NORMAL else []
+        return frames, int(code), close_reason(end.message)
+
+    # --- browser → server ---------------------------------------------------------------
+
+    def on_bytes(self, data: bytes) -> SessionSpec | None:
+        if self.session is not None:
+            self.session.push_pcm(data)
+        return None
+
+    def on_text(self, text: str) -> SessionSpec | None:
+        message = bp.parse_message(text)
+        kind = message["type"]
+        session = self.session
+        if kind == "start":
+            if session is not None:
+                raise bp.bad("`start` was already sent.")
+            metrics.CONTROL_IN.inc()
+            return self._start(bp.read_start(message))
+        if session is None:
+            raise bp.bad(f"Send `start` before `{kind}`.")
+        if kind == "video":
+            session.push_video(*bp.read_video(message))
+            return None
+        metrics.CONTROL_IN.inc()
+        session.limiter.check_control(len(text))
+        if kind == "text":
+            session.text(bp.read_text(message))
+        elif kind == "mic.stopped":
+            session.audio_stream_end()
+        elif kind == "tool.result":
+            session.tool_response([bp.read_tool_result(message)])
+        elif kind == "ping":
+            self.downlink.put(bp.event("pong"))
+        elif kind == "stop":
+            raise SessionEnd(EndKind.NORMAL)
+        return None
+
+    def _start(self, options: dict) -> SessionSpec:
+        model = allowed_model(options["model"])
+        if model is None:
+            raise SessionEnd(
+                EndKind.MODEL_NOT_ALLOWED,
+                f"The model {options['model'][:60]} is not available on this server.",
+            )
+        voice = options["voice"] or settings.PASTRA_VOICE
+        setup = policy.web_setup(
+            model=model,
+            voice=voice,
+            text_only=options["modality"] == "text",
+            persona=options["persona"],
+            functions=options["functions"],
+        )
+        return SessionSpec(
+            user_id=self.user_id,
+            client_kind=Conversation.ClientKind.WEB,
+            setup=setup,
+            model=model,
+            voice=voice,
+            conversation_id=options["conversation"] or None,
+        )
+
+    # --- sink: session → browser ----------------------------------------------------------
+
+    def _session_event(self, state: str) -> None:
+        session = self.session
+        self.downlink.put(
+            bp.event(
+                "session",
+                state=state,
+                conversation=str(session.conversation_id),
+                resumed=session.resumed,
+                model=session.spec.model,
+                voice=session.spec.voice,
+                emulator=bool(settings.PASTRA_UPSTREAM_IS_EMULATOR),
+            )
+        )
+
+    def started(self, session: LiveSession) -> None:
+        self._session_event("connecting")
+
+    def ready(self) -> None:
+        self._session_event("ready")
+
+    def state(self, state: str) -> None:
+        self._session_event(state)
+
+    def tool_activity(self, **event) -> None:
+        if "args" in event:
+            event["args"] = bp.short_args(event["args"])
+        self.downlink.put(bp.event("tool", **event))
+
+    def server_message(self, view: ServerView, routing: Routing) -> None:
+        put, event = self.downlink.put, bp.event
+        if view.audio and not self.session.emulate_text:
+            for data in view.audio:
+                self.downlink.put_audio(b64decode(data))
+        if view.input_text:
+            put(event("transcript", role="user", text=view.input_text, final=False))
+        if view.output_text:
+            put(event("transcript", role="model", text=view.output_text, final=False))
+        for text in view.texts:
+            put(event("transcript", role="model", text=text, final=False, source="text"))
+        for kind, first, second in view.code:
+            if kind == "code":
+                put(event("code", language=first, code=second))
+            else:
+                put(event("code.result", outcome=first, output=second))
+        if view.grounding is not None:
+            put(event("grounding", **grounding_summary(view.grounding)))
+        for call in routing.client_calls:
+            put(event("tool.call", id=call.get("id"), name=call.get("name"), args=call.get("args")))
+        for call_id in routing.client_cancelled:
+            put(event("tool", phase="cancelled", id=call_id, executor="client"))
+        if view.interrupted:
+            put(event("interrupted"))
+        if view.usage is not None:
+            prompt, response, total = usage_counts(view.usage)
+            put(event("usage", prompt_tokens=prompt, response_tokens=response, total_tokens=total))
+
+    def turn_finished(self, summary: TurnSummary) -> None:
+        put, event = self.downlink.put, bp.event
+        if summary.user:
+            put(event("transcript", role="user", text=summary.user, final=True))
+        if summary.model:
+            put(event("transcript", role="model", text=summary.model, final=True))
+        put(event("turn.complete", turn=summary.turn, interrupted=summary.interrupted))

@@ -1,0 +1,280 @@
+"""Every reliance on Channels' or daphne's internals, in one module; tests/live/test_compat.py
+pins each relied-on behaviour and fails with a clear message when an upgrade changes it.
+
+Channels (used by subclassing `BridgeConsumer`, explicitly, in assistant/consumers.py):
+1. `AsyncConsumer.dispatch` awaits `aclose_old_connections()` (a hop to the one database
+   thread) before every handler since Channels 4.2. `dispatch` here hands `websocket.receive`
+   straight to the consumer's sync `receive_now(message)` instead: no thread hop per audio
+   frame. Other messages take Channels' own path.
+2. `AsyncConsumer.__call__` assigns `self.channel_receive` (the layer's receive) and waits on
+   it with `await_many_dispatch`, so a layer error (Redis down or restarted) would end the
+   connection. The assignment is intercepted: a layer outage is waited out, the groups are
+   rejoined (`rejoin_groups`) and listening resumes. A live session must not depend on Redis.
+3. daphne cancels every application on shutdown: `__call__` turns the CancelledError into
+   `on_server_shutdown()`, awaited shielded, so the session records what it holds.
+
+daphne 4.2 (patched by `install()`, called once from pastra_site/asgi.py; a no-op under
+another ASGI server; docs/asgi-server.md has the reasons and the measurements):
+4. Close codes and reasons: daphne drops the ASGI close `reason`, and autobahn's `sendClose`
+   refuses codes other than 1000 and 3000-4999 (the application then dies with 1011). The
+   shim sends the close frame itself, with the reason cut to 123 bytes.
+5. Shutdown (drain): `kill_all_applications` raises KeyError once one connection's
+   application has finished and then waits for nothing; it keeps accepting connections and
+   waits without a limit. The shim stops listening first, cancels every live application
+   and waits at most PASTRA_DRAIN_SECONDS.
+6. Backpressure: daphne's `websocket.send` never waits, so Twisted buffers without bound for
+   a slow reader. The shim registers a push producer on each WebSocket's transport and makes
+   `websocket.send` wait while Twisted holds more than 64 KiB, for at most
+   SEND_WAIT_SECONDS per frame and never while draining.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from assistant import metrics
+
+logger = logging.getLogger(__name__)
+
+# Longer than the session's stall limit (assistant/live/housekeeper.py STALL_SECONDS = 10): a
+# stalled client is ended by the session (4433) before a frame is ever forced out.
+SEND_WAIT_SECONDS = 15.0
+
+# --- Channels -------------------------------------------------------------------------------
+
+
+class BridgeConsumer(AsyncWebsocketConsumer):
+    """A WebSocket consumer for live sessions. Subclasses implement `receive_now(message)`
+    (sync; returns None or an awaitable for its slow path) and `on_server_shutdown()`, and
+    join their control groups with `join_groups`."""
+
+    _layer_down = False
+    _groups: tuple[str, ...] = ()
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        except asyncio.CancelledError:  # daphne cancels every application on shutdown
+            hook = asyncio.create_task(self.on_server_shutdown(), name="shutdown flush")
+            with contextlib.suppress(Exception):
+                await asyncio.shield(hook)
+            raise
+
+    async def dispatch(self, message):
+        if message["type"] != "websocket.receive":
+            await super().dispatch(message)
+            return
+        pending = self.receive_now(message)  # the hot path: no aclose_old_connections hop
+        if pending is not None:
+            await pending
+
+    def receive_now(self, message):
+        raise NotImplementedError
+
+    async def on_server_shutdown(self) -> None:
+        raise NotImplementedError
+
+    async def join_groups(self, groups: tuple[str, ...]) -> None:
+        """Join control groups. Kept even if the layer is down now: rejoined once it is back."""
+        self._groups = groups
+        try:
+            await self.rejoin_groups()
+        except Exception:
+            logger.warning(
+                "channel layer unavailable: this session cannot be ended remotely until it is back",
+                exc_info=True,
+            )
+
+    async def rejoin_groups(self) -> None:
+        for group in self._groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+
+    async def leave_groups(self) -> None:
+        groups, self._groups = self._groups, ()
+        for group in groups:
+            with contextlib.suppress(Exception):
+                await self.channel_layer.group_discard(group, self.channel_name)
+
+    @property
+    def channel_receive(self):
+        return self._channel_receive
+
+    @channel_receive.setter
+    def channel_receive(self, receive) -> None:
+        async def resilient():
+            delay = 0.25
+            while True:
+                try:
+                    return await receive()
+                except Exception:
+                    if not self._layer_down:
+                        self._layer_down = True
+                        metrics.ERRORS.labels("channel_layer").inc()
+                        logger.warning(
+                            "channel layer unavailable: control events paused", exc_info=True
+                        )
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 4.0)
+                    try:
+                        await self.rejoin_groups()
+                    except Exception:
+                        logger.debug("channel layer still unavailable", exc_info=True)
+                        continue
+                    self._layer_down = False
+                    delay = 0.25
+                    logger.info("channel layer back: control events resumed")
+
+        self._channel_receive = resilient
+
+
+# --- daphne -----------------------------------------------------------------------------------
+
+_draining = False
+
+
+class Writable:
+    """A streaming producer on one WebSocket's transport: Twisted pauses it when its write
+    buffer exceeds 64 KiB and resumes it once the buffer has drained."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.event.set()
+
+    def pauseProducing(self) -> None:
+        self.event.clear()
+
+    def resumeProducing(self) -> None:
+        self.event.set()
+
+    def stopProducing(self) -> None:  # connection lost: never block a sender
+        self.event.set()
+
+
+def attach_writable(protocol) -> Writable | None:
+    """Register a `Writable` on `protocol.transport` (replacing the HTTP channel that did
+    the upgrade). None if the transport does not take producers."""
+    from twisted.internet.interfaces import IPushProducer
+    from zope.interface import directlyProvides
+
+    writable = Writable()
+    directlyProvides(writable, IPushProducer)
+    try:
+        protocol.transport.unregisterProducer()
+        protocol.transport.registerProducer(writable, True)
+    except Exception:
+        logger.warning("no backpressure for this WebSocket", exc_info=True)
+        return None
+    protocol._pastra_writable = writable
+    return writable
+
+
+async def wait_writable(protocol) -> None:
+    writable = getattr(protocol, "_pastra_writable", None)
+    if writable is None or writable.event.is_set() or _draining:
+        return
+    try:
+        async with asyncio.timeout(SEND_WAIT_SECONDS):
+            await writable.event.wait()
+    except TimeoutError:
+        logger.info("a WebSocket send waited %.0fs for the client to read", SEND_WAIT_SECONDS)
+
+
+def install() -> bool:
+    """Patch daphne (idempotent). False when daphne is not installed."""
+    try:
+        from daphne.server import Server
+        from daphne.ws_protocol import WebSocketProtocol
+    except ImportError:  # another ASGI server: it honours code and reason itself
+        return False
+    if getattr(WebSocketProtocol, "_pastra_compat", False):
+        return True
+    original_reply = WebSocketProtocol.handle_reply
+
+    def handle_reply(self, message):
+        if message.get("type") == "websocket.close" and self.state == self.STATE_OPEN:
+            code = message.get("code") or 1000
+            if 1000 <= code <= 4999:
+                reason = (message.get("reason") or "").encode()[:123]
+                self.sendCloseFrame(code=code, reasonUtf8=reason.decode(errors="ignore").encode())
+                return
+        original_reply(self, message)
+
+    original_on_open = WebSocketProtocol.onOpen
+
+    def on_open(self):
+        attach_writable(self)
+        return original_on_open(self)
+
+    original_server_reply = Server.handle_reply
+
+    async def server_reply(self, protocol, message):
+        if message["type"] == "websocket.send":
+            await wait_writable(protocol)
+        await original_server_reply(self, protocol, message)
+
+    original_listen_success = Server.listen_success
+
+    def listen_success(self, port):
+        self.__dict__.setdefault("_pastra_ports", []).append(port)
+        return original_listen_success(self, port)
+
+    WebSocketProtocol.handle_reply = handle_reply
+    WebSocketProtocol.onOpen = on_open
+    Server.handle_reply = server_reply
+    Server.listen_success = listen_success
+    Server.kill_all_applications = _kill_all_applications
+    WebSocketProtocol._pastra_compat = True
+    return True
+
+
+def _kill_all_applications(self):
+    """daphne's shutdown, replaced: stop listening, cancel every live application, and wait
+    for them at most PASTRA_DRAIN_SECONDS."""
+    from twisted.internet import defer
+
+    global _draining
+    _draining = True
+    started = time.monotonic()
+    limit = settings.PASTRA_DRAIN_SECONDS
+    for port in self.__dict__.get("_pastra_ports", ()):
+        port.stopListening()  # new connections are refused from now on
+    wait_for = []
+    for protocol, details in self.connections.items():
+        if (writable := getattr(protocol, "_pastra_writable", None)) is not None:
+            writable.event.set()  # senders stop waiting for slow clients
+        instance = details.get("application_instance")
+        if instance is not None and not instance.done():
+            instance.cancel()
+            wait_for.append(instance)
+    logger.info(
+        "shutdown: stopped listening; draining %d application instances (at most %.0fs)",
+        len(wait_for),
+        limit,
+    )
+
+    async def drain() -> None:
+        if not wait_for:
+            return
+        done, pending = await asyncio.wait(wait_for, timeout=limit)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                logger.warning(
+                    "shutdown: an application failed while draining: %r", task.exception()
+                )
+        logger.info(
+            "shutdown: drained %d application instances in %.2fs%s",
+            len(done),
+            time.monotonic() - started,
+            f", {len(pending)} still running (abandoned)" if pending else "",
+        )
+
+    draining = asyncio.get_event_loop().create_task(drain(), name="shutdown drain")
+    waiting = defer.Deferred.fromFuture(draining)
+    waiting.addErrback(lambda failure: None)
+    return waiting

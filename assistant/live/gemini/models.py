@@ -1,0 +1,111 @@
+"""The bridge's model capability table: which response modalities, tools and setup fields
+each Live model accepts, each fact with the page (and date) it comes from. This is the
+bridge's own reading of Google's pages, independent of gemini_emulator/models.py.
+
+A model the table does not know (one a deployment allows before this table learns of it)
+gets UNKNOWN: what the client asked for is passed on and Google decides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Tool kinds (camelCase names of the Tool fields).
+FUNCTIONS = "functionDeclarations"
+GOOGLE_SEARCH = "googleSearch"
+CODE_EXECUTION = "codeExecution"
+URL_CONTEXT = "urlContext"
+
+AUDIO, TEXT = "AUDIO", "TEXT"
+
+# Sources (docs/gemini-live-protocol.md section 10 has the full keys).
+PAGE_38 = (
+    "ai.google.dev/gemini-api/docs/models/gemini-3.8-live and its migration notes, Sept 2026 "
+    "(protocol doc, update 2026-12)"
+)
+PAGE_31 = (
+    "ai.google.dev/gemini-api/docs/models/gemini-3.1-flash-live-preview, Mar 2026 "
+    "(protocol doc section 6.1 [DOC S9/S10])"
+)
+PAGE_25 = (
+    "Live API guide, native-audio models, 2025 (protocol doc section 6.1 [DOC S7/S9]); TEXT "
+    'refused with "Cannot extract voices from a non-audio request." [OBS cookbook#793]'
+)
+PASTRA_CHOICE = (
+    "Pastra's choice: realtimeInput.text is Google's recommended way to send text to 3.x "
+    "models (3.1 page, Mar 2026, which allows clientContent only for initial history)"
+)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What one model accepts, as Google documents it."""
+
+    name: str
+    response_modalities: frozenset[str]
+    tools: frozenset[str]
+    # Setup fields (generationConfig.* or setup-level) the model refuses.
+    refused_setup_fields: frozenset[str]
+    # A single text-only user turn (clientContent, turnComplete) is sent as realtimeInput.text.
+    text_turns_as_realtime_input: bool
+    sources: tuple[str, ...]
+
+    @property
+    def audio_only(self) -> bool:
+        """TEXT replies are refused: a client asking for TEXT gets the output transcript."""
+        return TEXT not in self.response_modalities
+
+
+_AUDIO_ONLY = frozenset({AUDIO})
+
+_GEMINI_38 = {
+    "response_modalities": _AUDIO_ONLY,  # "AUDIO response modality only"
+    "tools": frozenset({FUNCTIONS, GOOGLE_SEARCH}),  # code execution, URL context: not supported
+    "refused_setup_fields": frozenset({"thinkingConfig", "enableAffectiveDialog"}),
+    "text_turns_as_realtime_input": True,
+    "sources": (PAGE_38, PASTRA_CHOICE),
+}
+
+_TABLE = [
+    Capabilities(name="gemini-3.8-live", **_GEMINI_38),
+    Capabilities(name="gemini-3.8-live-extended-thinking", **_GEMINI_38),
+    Capabilities(
+        name="gemini-3.1-flash-live-preview",
+        response_modalities=_AUDIO_ONLY,
+        tools=frozenset({FUNCTIONS, GOOGLE_SEARCH}),  # no code execution, no URL context
+        refused_setup_fields=frozenset({"proactivity", "enableAffectiveDialog"}),
+        text_turns_as_realtime_input=True,
+        sources=(PAGE_31, PASTRA_CHOICE),
+    ),
+    *(
+        Capabilities(
+            name=name,
+            response_modalities=_AUDIO_ONLY,
+            tools=frozenset({FUNCTIONS, GOOGLE_SEARCH}),
+            refused_setup_fields=frozenset(),
+            text_turns_as_realtime_input=False,
+            sources=(PAGE_25,),
+        )
+        for name in (
+            "gemini-2.5-flash-native-audio-preview-12-2025",
+            "gemini-2.5-flash-native-audio-preview-09-2025",
+            "gemini-2.5-flash-native-audio-latest",
+        )
+    ),
+]
+
+MODELS: dict[str, Capabilities] = {caps.name: caps for caps in _TABLE}
+
+UNKNOWN = Capabilities(
+    name="",
+    response_modalities=frozenset({AUDIO, TEXT}),
+    tools=frozenset({FUNCTIONS, GOOGLE_SEARCH, CODE_EXECUTION, URL_CONTEXT}),
+    refused_setup_fields=frozenset(),
+    text_turns_as_realtime_input=False,
+    sources=("not in this table: the client's request is passed on; Google decides",),
+)
+
+
+def capabilities(model: str) -> Capabilities:
+    """The table's entry for `models/NAME` or `NAME`, or UNKNOWN."""
+    return MODELS.get(model.removeprefix("models/"), UNKNOWN)

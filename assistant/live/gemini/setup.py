@@ -1,0 +1,219 @@
+"""The setup policy: what a client asked for (a Gemini setup, or the web UI's `start`) and
+what Pastra sends upstream under the deployment's rules (allowed models, base instruction,
+server tools, transcription, resumption, context compression)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from assistant.live.gemini.client import content_text
+from assistant.live.gemini.errors import invalid
+from assistant.live.gemini.models import capabilities
+from assistant.live.gemini.wire import normalize
+
+
+@dataclass(frozen=True)
+class ClientSetup:
+    """What a client asked for (normalised), before the server's policy applies."""
+
+    model: str = ""
+    body: dict[str, Any] = field(default_factory=dict)
+    wants_input_transcription: bool = False
+    wants_output_transcription: bool = False
+    wants_resumption: bool = False
+    resume_handle: str = ""  # Pastra's handle (Gemini path)
+    text_only: bool = False  # asked for TEXT replies
+
+    def voice(self) -> str:
+        """The prebuilt voice the client asked for, or ""."""
+        speech = (self.body.get("generationConfig") or {}).get("speechConfig") or {}
+        voice = ((speech.get("voiceConfig") or {}).get("prebuiltVoiceConfig") or {}).get(
+            "voiceName"
+        )
+        return voice if isinstance(voice, str) else ""
+
+
+def read_client_setup(raw: dict[str, Any]) -> ClientSetup:
+    """Normalise a Gemini-path setup body and apply legacy fixes. Raises SessionEnd."""
+    body = normalize(raw)
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise invalid()
+    generation = body.get("generationConfig")
+    if generation is not None and not isinstance(generation, dict):
+        raise invalid()
+    generation = dict(generation or {})
+    modalities = generation.get("responseModalities")
+    if isinstance(modalities, str):
+        modalities = [modalities]
+    if modalities is not None:
+        if not isinstance(modalities, list) or not all(isinstance(m, str) for m in modalities):
+            raise invalid()
+        modalities = [m.upper() for m in modalities]  # the tutorial sends "audio"
+        generation["responseModalities"] = modalities
+    body["generationConfig"] = generation
+    instruction = body.get("systemInstruction")
+    if isinstance(instruction, str):  # SDK-style bare string: on the wire it is a Content
+        body["systemInstruction"] = {"parts": [{"text": instruction}]}
+    elif instruction is not None and not isinstance(instruction, dict):
+        raise invalid()
+    resumption = body.get("sessionResumption")
+    if resumption is not None and not isinstance(resumption, dict):
+        raise invalid()
+    handle = (resumption or {}).get("handle") or ""
+    if not isinstance(handle, str):
+        raise invalid()
+    tools = body.get("tools")
+    if tools is not None and not isinstance(tools, list):
+        raise invalid()
+    return ClientSetup(
+        model=model.strip(),
+        body=body,
+        wants_input_transcription=body.get("inputAudioTranscription") is not None,
+        wants_output_transcription=body.get("outputAudioTranscription") is not None,
+        wants_resumption=resumption is not None,
+        resume_handle=handle,
+        text_only=modalities == ["TEXT"],
+    )
+
+
+def web_setup(
+    *, model: str, voice: str, text_only: bool, persona: str, functions: list[dict]
+) -> ClientSetup:
+    """The setup the web UI's `start` options stand for (both transcriptions always on)."""
+    generation: dict[str, Any] = {"responseModalities": ["TEXT" if text_only else "AUDIO"]}
+    if not text_only:
+        generation["speechConfig"] = {"voiceConfig": {"prebuiltVoiceConfig": {"voiceName": voice}}}
+    body: dict[str, Any] = {"model": model, "generationConfig": generation}
+    if persona.strip():
+        body["systemInstruction"] = {"parts": [{"text": persona.strip()}]}
+    if functions:
+        body["tools"] = [{"functionDeclarations": normalize(functions)}]
+    return ClientSetup(
+        model=model,
+        body=body,
+        wants_input_transcription=True,
+        wants_output_transcription=True,
+        text_only=text_only,
+    )
+
+
+def resolve_model(requested: str, *, default: str, aliases: dict, allowed: list) -> str | None:
+    """The model to use (without `models/`), or None if this server does not allow it."""
+    name = (requested or default).strip().removeprefix("models/")
+    name = aliases.get(name, name)
+    return name if name in allowed else None
+
+
+def emulate_text(setup: ClientSetup, model: str) -> bool:
+    """The client asked for TEXT from an audio-only model: AUDIO goes upstream and the client
+    gets the output transcript as text."""
+    return setup.text_only and capabilities(model).audio_only
+
+
+def merge_instruction(base: str, client: Any) -> dict[str, Any] | None:
+    client_text = content_text(client).strip() if isinstance(client, dict) else ""
+    text = "\n\n".join(t for t in (base.strip(), client_text) if t)
+    if not text:
+        return None
+    content: dict[str, Any] = {"parts": [{"text": text}]}
+    if isinstance(client, dict) and isinstance(client.get("role"), str):
+        content["role"] = client["role"]
+    return content
+
+
+def function_names(tools: list[dict[str, Any]]) -> set[str]:
+    return {
+        d["name"]
+        for tool in tools
+        for d in tool.get("functionDeclarations") or ()
+        if isinstance(d, dict) and isinstance(d.get("name"), str)
+    }
+
+
+def merge_tools(
+    server_tools: list[dict[str, Any]], client_tools: list[Any]
+) -> tuple[list[dict[str, Any]], set[str]]:
+    """(tools for upstream, names of client-declared functions).
+
+    Server functions win over a client function of the same name (the server executes it).
+    Google-executed tools (codeExecution, googleSearch, …) follow the deployment's
+    toggles only: a client's own requests for them are not forwarded.
+    """
+    server_names = function_names(server_tools)
+    declarations = [d for tool in server_tools for d in tool.get("functionDeclarations") or () if d]
+    client_names: set[str] = set()
+    for tool in client_tools or ():
+        if not isinstance(tool, dict):
+            raise invalid()
+        for declaration in tool.get("functionDeclarations") or ():
+            if not isinstance(declaration, dict) or not isinstance(declaration.get("name"), str):
+                raise invalid()
+            name = declaration["name"]
+            if name in server_names or name in client_names:
+                continue
+            client_names.add(name)
+            declarations.append(declaration)
+    merged: list[dict[str, Any]] = []
+    if declarations:
+        merged.append({"functionDeclarations": declarations})
+    for tool in server_tools:
+        rest = {k: v for k, v in tool.items() if k != "functionDeclarations"}
+        if rest:
+            merged.append(rest)
+    return merged, client_names
+
+
+def context_update(
+    body: dict[str, Any], *, base_instruction: str, server: list[dict[str, Any]]
+) -> tuple[dict[str, Any], set[str] | None]:
+    """A (normalised) contextUpdate under the setup's policy: the base instruction first,
+    server tools kept. Returns it and, when it replaces the tools, the client's functions."""
+    update = dict(body)
+    if "systemInstruction" in update:
+        update["systemInstruction"] = merge_instruction(
+            base_instruction, update["systemInstruction"]
+        ) or {"parts": []}
+    names = None
+    if isinstance(update.get("tools"), dict):
+        merged, names = merge_tools(server, update["tools"].get("tools") or [])
+        update["tools"] = {"tools": merged}
+    return update, names
+
+
+def build_setup(
+    client: ClientSetup,
+    *,
+    model: str,
+    base_instruction: str,
+    tools: list[dict[str, Any]],
+    handle: str | None,
+    emulate_text: bool,
+) -> dict[str, Any]:
+    """The setup Pastra sends upstream: the client's choices under the server's policy.
+    Transcription and resumption are always on; context compression keeps sessions going
+    past the 15/2-minute caps."""
+    setup = {
+        k: v
+        for k, v in client.body.items()
+        if k not in ("model", "systemInstruction", "tools", "sessionResumption")
+    }
+    setup["model"] = f"models/{model}"
+    generation = dict(setup.get("generationConfig") or {})
+    if emulate_text:
+        generation["responseModalities"] = ["AUDIO"]
+    if generation:
+        setup["generationConfig"] = generation
+    else:
+        setup.pop("generationConfig", None)
+    instruction = merge_instruction(base_instruction, client.body.get("systemInstruction"))
+    if instruction:
+        setup["systemInstruction"] = instruction
+    if tools:
+        setup["tools"] = tools
+    setup.setdefault("inputAudioTranscription", {})
+    setup.setdefault("outputAudioTranscription", {})
+    setup["sessionResumption"] = {"handle": handle} if handle else {}
+    setup.setdefault("contextWindowCompression", {"slidingWindow": {}})
+    return {"setup": setup}

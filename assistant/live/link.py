@@ -1,0 +1,210 @@
+"""A session's link to Gemini: one upstream connection at a time, opened with the latest
+resumption handle and reopened after a goAway handover or an abnormal close (backoff with
+jitter, flap counting), a generation number per connection, and the reader and writer
+loops between it and the session.
+
+The reader hands each raw message to the session (`on_message`) and stops reading once the
+handover planner says `handover_now`; the writer drains the bounded uplink, holding items
+while no connection is up. 1007/1008 from Gemini are final (no retry loop), except that a
+refused resume is retried once as a fresh upstream session (recorded `resume_failed`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+
+from assistant import metrics
+from assistant.live.buffers import Uplink
+from assistant.live.errors import EndKind, SessionEnd
+from assistant.live.handover import HandoverPlanner
+from assistant.live.recorder import Recorder
+from assistant.live.upstream import Upstream, UpstreamClosed
+
+logger = logging.getLogger(__name__)
+
+STABLE_SECONDS = 10.0  # an upstream connection that lived this long is not "flapping"
+MAX_FLAPS = 4
+START_DELAYS = (0.0, 0.25, 0.5, 1.0)
+RECONNECT_DELAYS = (0.25, 0.5, 1.0, 2.0)
+
+
+def rejected(closed: UpstreamClosed) -> SessionEnd:
+    return SessionEnd(
+        EndKind.UPSTREAM_REJECTED,
+        f"The assistant rejected the session: {closed.reason or closed.code}",
+        upstream_code=closed.code,
+        upstream_reason=closed.reason,
+    )
+
+
+class UpstreamLink:
+    """`setup(handle)` builds the setup message; `on_message(raw)` handles one upstream
+    message; `on_state(state)` tells the client "ready" / "reconnecting"; `on_lost(cut)`
+    runs whenever a connection ends (`cut`: a reply was in progress and is lost)."""
+
+    def __init__(
+        self,
+        *,
+        uplink: Uplink,
+        recorder: Recorder,
+        setup: Callable[[str | None], dict],
+        on_message: Callable[[bytes], None],
+        on_state: Callable[[str], None],
+        on_lost: Callable[[bool], None],
+    ) -> None:
+        self.uplink = uplink
+        self.planner = HandoverPlanner()
+        self.handle: str | None = None  # the latest resumable upstream handle
+        self.generation = 0  # +1 per opened connection
+        self.reconnects = 0
+        self._recorder = recorder
+        self._setup = setup
+        self._on_message = on_message
+        self._on_state = on_state
+        self._on_lost = on_lost
+        self._upstream: Upstream | None = None
+        self._ready = asyncio.Event()
+        self._connected_at = 0.0
+        self._flaps = 0
+
+    def turn_completed(self) -> None:
+        """A turn completed on this connection: it is not flapping."""
+        self._flaps = 0
+
+    # --- the reader ---------------------------------------------------------------------------
+
+    async def read(self) -> None:
+        """Connect, then read until the session ends; raises SessionEnd when the upstream is
+        gone for good."""
+        await self._connect(reason="start")
+        self._on_state("ready")
+        planner = self.planner
+        while True:
+            upstream = self._upstream
+            assert upstream is not None
+            closed: UpstreamClosed | None = None
+            try:
+                while not planner.handover_now:
+                    self._on_message(await upstream.recv())
+            except UpstreamClosed as exc:
+                closed = exc
+            handover = closed is None or planner.goaway_seen
+            lived = time.monotonic() - self._connected_at
+            self._go_offline()
+            if closed is None:
+                await upstream.close(1000, "handover")
+            if handover:
+                reason = "go_away"
+                logger.info("upstream handover after goAway")
+            else:
+                assert closed is not None
+                if closed.rejected:
+                    raise rejected(closed)
+                reason = "abnormal_close"
+                self._flaps = 0 if lived >= STABLE_SECONDS else self._flaps + 1
+                logger.warning("upstream closed %s %s; reconnecting", closed.code, closed.reason)
+                if self._flaps > MAX_FLAPS:
+                    raise SessionEnd(EndKind.UPSTREAM_UNAVAILABLE)
+            self._on_state("reconnecting")
+            await self._connect(reason=reason)
+            self._on_state("ready")
+
+    def _go_offline(self) -> None:
+        self._ready.clear()
+        self._upstream = None
+        self.uplink.set_offline(True)
+        self._on_lost(self.planner.connection_closed())
+
+    async def _connect(self, *, reason: str) -> None:
+        """Open an upstream session, resuming with the latest handle; backoff and jitter
+        between attempts. Raises SessionEnd when Gemini rejects us or retries run out."""
+        delays = RECONNECT_DELAYS if reason == "abnormal_close" else START_DELAYS
+        last: UpstreamClosed | None = None
+        attempt = 0
+        while attempt < len(delays):
+            delay = delays[attempt]
+            attempt += 1
+            if delay:
+                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            handle = self.handle
+            try:
+                upstream = await Upstream.open(self._setup(handle))
+            except UpstreamClosed as closed:
+                last = closed
+                metrics.ERRORS.labels("upstream_connect").inc()
+                logger.warning(
+                    "upstream open failed (%s, attempt %d): %s %s",
+                    reason,
+                    attempt,
+                    closed.code,
+                    closed.reason,
+                )
+                if closed.rejected:
+                    if not handle:
+                        raise rejected(closed) from None
+                    # The handle is stale or refused: go on with a fresh upstream session.
+                    self.handle = None
+                    self._recorder.session_event(
+                        "resume_failed", code=closed.code, reason=closed.reason[:120]
+                    )
+                    attempt -= 1
+                continue
+            self._upstream = upstream
+            self.generation += 1
+            self._connected_at = time.monotonic()
+            self.uplink.set_offline(False)
+            self._ready.set()
+            if reason != "start":
+                self.reconnects += 1
+                self._recorder.session_event("reconnected", reason=reason, resumed=bool(handle))
+                metrics.UPSTREAM_RECONNECTS.labels(reason, "ok").inc()
+                logger.info("upstream reconnected (%s, resumed=%s)", reason, bool(handle))
+            return
+        if reason != "start":
+            metrics.UPSTREAM_RECONNECTS.labels(reason, "failed").inc()
+        detail = f" (last: {last.code} {last.reason})" if last else ""
+        logger.warning("upstream unavailable%s", detail)
+        raise SessionEnd(EndKind.UPSTREAM_UNAVAILABLE)
+
+    # --- the writer ---------------------------------------------------------------------------
+
+    async def write(self) -> None:
+        uplink = self.uplink
+        while True:
+            if not self._ready.is_set():
+                await self._ready.wait()
+            item = await uplink.get()
+            upstream = self._upstream
+            if upstream is None:
+                uplink.push_front(item)
+                continue
+            if item.call_generation >= 0 and item.call_generation != self.generation:
+                logger.info("tool results of an earlier upstream connection not sent")
+                continue
+            try:
+                await upstream.send(item.payload)
+            except UpstreamClosed:
+                uplink.push_front(item)
+                if self._upstream is upstream:
+                    self._ready.clear()  # the reader sees the close too and reconnects
+
+    # --- forced handover and the end ------------------------------------------------------------
+
+    async def hand_over(self) -> None:
+        """The goAway deadline passed: close the connection; the reader reconnects."""
+        if (upstream := self._upstream) is not None:
+            logger.info("goAway deadline: handing over now")
+            await upstream.close(1000, "handover")
+
+    async def close(self, limit: float = 2.0) -> None:
+        if self._upstream is not None:
+            upstream, self._upstream = self._upstream, None
+            try:
+                async with asyncio.timeout(limit):
+                    await upstream.close(1000, "client session ended")
+            except TimeoutError:
+                pass

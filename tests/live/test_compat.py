@@ -1,0 +1,202 @@
+"""What assistant/live/compat.py relies on in Channels and daphne, pinned. Each test names the
+fix to revisit when an upgrade changes the behaviour it works around or builds on."""
+
+import asyncio
+import inspect
+import re
+
+import channels
+import channels.consumer
+import daphne
+import daphne.server
+import daphne.ws_protocol
+import pytest
+from autobahn.websocket.protocol import WebSocketProtocol as AutobahnProtocol
+from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels.testing import WebsocketCommunicator
+
+from assistant.live import compat
+from assistant.live.compat import BridgeConsumer
+
+VERIFIED = {"channels": "4.3.", "daphne": "4.2."}
+
+
+def function_source(module, qualname: str) -> str:
+    """A function's text as the installed package ships it (even if compat patched it)."""
+    text = inspect.getsource(module)
+    cls, name = qualname.split(".")
+    body = text[text.index(f"class {cls}") :]
+    start = body.index(f"    def {name}(") if f"    def {name}(" in body else None
+    if start is None:
+        start = body.index(f"    async def {name}(")
+    rest = body[start + 1 :]
+    end = re.search(r"\n    (async )?def |\nclass ", rest)
+    return rest[: end.start()] if end else rest
+
+
+def test_compat_was_verified_against_these_versions():
+    for package, version in (("channels", channels.__version__), ("daphne", daphne.__version__)):
+        assert version.startswith(VERIFIED[package]), (
+            f"{package} {version}: assistant/live/compat.py was verified against "
+            f"{VERIFIED[package]}x. Re-check each of its fixes against the new release (the "
+            "tests below say which behaviour each needs), then update VERIFIED here."
+        )
+
+
+# --- Channels ---------------------------------------------------------------------------------
+
+
+async def test_channels_hops_to_the_database_thread_per_message_and_the_bridge_does_not(
+    monkeypatch,
+):
+    hops = []
+
+    async def counting():
+        hops.append(1)
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counting)
+
+    class Plain(AsyncWebsocketConsumer):
+        async def receive(self, text_data=None, bytes_data=None):
+            pass
+
+    await Plain().dispatch({"type": "websocket.receive", "text": "x"})
+    assert hops == [1], (
+        "Channels no longer runs aclose_old_connections() before every handler: "
+        "compat fix 1 (BridgeConsumer.dispatch) may be dropped"
+    )
+
+    seen = []
+
+    class Bridge(BridgeConsumer):
+        def receive_now(self, message):
+            seen.append(message["text"])
+
+    hops.clear()
+    await Bridge().dispatch({"type": "websocket.receive", "text": "y"})
+    assert (seen, hops) == (["y"], [])
+
+
+class FlakyLayer(InMemoryChannelLayer):
+    """The first receive fails, as channels-redis does while Redis is down."""
+
+    failed = False
+
+    async def receive(self, channel):
+        if not FlakyLayer.failed:
+            FlakyLayer.failed = True
+            raise ConnectionError("redis is down")
+        return await super().receive(channel)
+
+
+@pytest.fixture
+def flaky_layer(settings):
+    FlakyLayer.failed = False
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "tests.live.test_compat.FlakyLayer"}}
+    channels.layers.channel_layers.backends.clear()
+    yield
+    channels.layers.channel_layers.backends.clear()
+
+
+class Grouped(BridgeConsumer):
+    async def connect(self):
+        await self.accept()
+        await self.join_groups(("pinned",))
+
+    def receive_now(self, message):
+        return None
+
+    async def on_server_shutdown(self):
+        pass
+
+    async def note(self, event):
+        await self.send(text_data=event["text"])
+
+
+class PlainGrouped(AsyncWebsocketConsumer):
+    async def connect(self):
+        await self.accept()
+        await self.channel_layer.group_add("pinned", self.channel_name)
+
+
+async def test_a_layer_error_ends_a_plain_consumer_but_not_the_bridge(flaky_layer):
+    plain = WebsocketCommunicator(PlainGrouped.as_asgi(), "/")
+    assert (await plain.connect())[0]
+    with pytest.raises(ConnectionError):
+        await plain.receive_output(timeout=2)
+    # If this fails, Channels itself now survives a layer error: compat fix 2 may be dropped.
+
+    FlakyLayer.failed = False
+    bridge = WebsocketCommunicator(Grouped.as_asgi(), "/")
+    assert (await bridge.connect())[0]
+    await asyncio.sleep(0.5)  # the failed receive, the back-off, the rejoin
+    await get_channel_layer().group_send("pinned", {"type": "note", "text": "still here"})
+    assert await bridge.receive_from(timeout=3) == "still here"
+    await bridge.disconnect()
+
+
+async def test_a_cancelled_application_runs_its_shutdown_hook_first():
+    hooks = []
+
+    class Hooked(Grouped):
+        async def on_server_shutdown(self):
+            await asyncio.sleep(0.05)  # it may await: it is shielded
+            hooks.append("flushed")
+
+    comm = WebsocketCommunicator(Hooked.as_asgi(), "/")
+    assert (await comm.connect())[0]
+    comm.future.cancel()  # what daphne does to every application on SIGTERM
+    with pytest.raises(asyncio.CancelledError):
+        await comm.future
+    assert hooks == ["flushed"]
+
+
+# --- daphne and autobahn -------------------------------------------------------------------------
+
+
+def test_autobahn_still_refuses_gemini_close_codes():
+    with pytest.raises(Exception, match="invalid close code 1007"):
+        AutobahnProtocol.sendClose(object(), code=1007, reason="bad")
+    # If this fails, autobahn accepts any close code: compat fix 4's own close frame may go.
+
+
+def test_daphne_still_drops_the_close_reason():
+    source = function_source(daphne.ws_protocol, "WebSocketProtocol.handle_reply")
+    assert "serverClose(code=" in source
+    assert "reason" not in source, (
+        "daphne now passes the close reason on: compat fix 4 may be dropped"
+    )
+
+
+def test_daphne_shutdown_still_cancels_applications_as_compat_expects():
+    source = function_source(daphne.server, "Server.kill_all_applications")
+    assert 'details["application_instance"]' in source, (
+        "daphne's kill_all_applications changed: re-check compat fix 5 (_kill_all_applications "
+        "replaces it and reads self.connections[...]['application_instance'])"
+    )
+    assert "listen_success" in inspect.getsource(daphne.server)
+
+
+def test_daphne_sends_without_waiting_for_the_transport():
+    source = function_source(daphne.server, "Server.handle_reply")
+    assert "protocol.handle_reply(message)" in source
+    assert "await" not in source.split("protocol.handle_reply(message)")[0].split('"""')[-1], (
+        "daphne's handle_reply now awaits something before writing: re-check whether it has "
+        "backpressure of its own (compat fix 6)"
+    )
+
+
+def test_install_patches_daphne_once_and_explicitly():
+    from daphne.server import Server
+    from daphne.ws_protocol import WebSocketProtocol
+
+    assert compat.install() is True
+    patched = (WebSocketProtocol.handle_reply, Server.handle_reply, Server.kill_all_applications)
+    assert compat.install() is True  # idempotent
+    assert (
+        WebSocketProtocol.handle_reply,
+        Server.handle_reply,
+        Server.kill_all_applications,
+    ) == patched
+    assert Server.kill_all_applications is compat._kill_all_applications
