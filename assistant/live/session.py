@@ -33,7 +33,7 @@ from assistant.live.inbound import Inbound
 from assistant.live.limits import Limiter
 from assistant.live.link import UpstreamLink
 from assistant.live.recorder import Recorder
-from assistant.live.tasks import OUTPUT, SessionTasks
+from assistant.live.tasks import OUTPUT, WORKERS, SessionTasks
 from assistant.live.tool_calls import ToolCalls
 from assistant.tools import registry
 from pastra_site import logs
@@ -198,7 +198,7 @@ class LiveSession:
 
     async def _shutdown(self) -> None:
         end = self._done.result()
-        await self._step("workers", self.tasks.stop("workers"))
+        await self._step("workers", self.tasks.stop(WORKERS))
         await self._step("upstream", self.link.close())
         if end.kind not in (EndKind.CLIENT_GONE, EndKind.SHUTDOWN):
             await self._step("drain", self.downlink.drain(1.0))
