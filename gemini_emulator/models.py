@@ -39,12 +39,17 @@ class ModelSpec:
 
 AUDIO_ONLY = frozenset({"AUDIO"})
 
+# gemini-3.8-live: the model page and its migration notes (ai.google.dev, Sept 2026): code
+# execution "Not supported", URL context not supported, search grounding and function calling
+# supported (NON_BLOCKING by default), proactive audio always on.
+_GEMINI_38_TOOLS = frozenset({FUNCTIONS, GOOGLE_SEARCH})
+
 _MODELS = [
     ModelSpec(
         name="gemini-3.8-live",
         style="3",
         modalities=AUDIO_ONLY,
-        tools=frozenset({FUNCTIONS, GOOGLE_SEARCH, CODE_EXECUTION}),
+        tools=_GEMINI_38_TOOLS,
         function_calling="nonblocking-default",
         media_chunks=False,
         proactivity="always",
@@ -53,7 +58,7 @@ _MODELS = [
         name="gemini-3.8-live-extended-thinking",
         style="3",
         modalities=AUDIO_ONLY,
-        tools=frozenset({FUNCTIONS, GOOGLE_SEARCH, CODE_EXECUTION}),
+        tools=_GEMINI_38_TOOLS,
         function_calling="nonblocking-default",
         media_chunks=False,
         proactivity="always",

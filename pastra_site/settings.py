@@ -259,8 +259,12 @@ PASTRA_SESSION_IDLE_SECONDS = env_int("PASTRA_SESSION_IDLE_SECONDS", 300, minimu
 # --- Tools -----------------------------------------------------------------------------------
 
 PASTRA_TOOLS = env_list("PASTRA_TOOLS", "get_weather,web_search")
+# Google-run tools the deployment offers: each is added to every session whose model supports
+# it (assistant/live/gemini/models.py) and may be asked for by Gemini-path clients; others
+# are refused by name. Search grounding is on by default (the tutorial used it for news).
 PASTRA_CODE_EXECUTION = env_bool("PASTRA_CODE_EXECUTION", default=True)
-PASTRA_GOOGLE_SEARCH = env_bool("PASTRA_GOOGLE_SEARCH", default=False)
+PASTRA_GOOGLE_SEARCH = env_bool("PASTRA_GOOGLE_SEARCH", default=True)
+PASTRA_URL_CONTEXT = env_bool("PASTRA_URL_CONTEXT", default=False)
 PASTRA_TOOL_TIMEOUT_SECONDS = env_float("PASTRA_TOOL_TIMEOUT_SECONDS", 8.0, minimum=0.1)
 PASTRA_HTTP_TIMEOUT_SECONDS = env_float("PASTRA_HTTP_TIMEOUT_SECONDS", 6.0, minimum=0.1)
 PASTRA_WEATHER_GEOCODE_URL = env_str(

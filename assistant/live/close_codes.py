@@ -66,6 +66,7 @@ _WEB_CODES = {
     EndKind.RATE_LIMITED: CloseCode.RATE_LIMITED,
     EndKind.START_TIMEOUT: CloseCode.START_TIMEOUT,
     EndKind.MODEL_NOT_ALLOWED: CloseCode.MODEL_NOT_ALLOWED,
+    EndKind.TOOL_NOT_AVAILABLE: CloseCode.BAD_MESSAGE,  # the web UI asks for no such tool
     EndKind.NOT_FOUND: CloseCode.NOT_FOUND,
     EndKind.TOO_MANY_SESSIONS: CloseCode.TOO_MANY_SESSIONS,
     EndKind.DAILY_LIMIT: CloseCode.DAILY_LIMIT,

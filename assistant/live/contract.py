@@ -34,6 +34,8 @@ class ClientSink(Protocol):
 
     def turn_finished(self, summary: TurnSummary) -> None: ...
 
+    def features_unavailable(self, features: list[str]) -> None: ...
+
 
 @dataclass(frozen=True)
 class SessionSpec:
@@ -87,4 +89,7 @@ class Adapter:
         pass
 
     def turn_finished(self, summary: TurnSummary) -> None:
+        pass
+
+    def features_unavailable(self, features: list[str]) -> None:
         pass

@@ -16,6 +16,7 @@ class EndKind(StrEnum):
     RATE_LIMITED = "rate_limited"
     START_TIMEOUT = "start_timeout"
     MODEL_NOT_ALLOWED = "model_not_allowed"
+    TOOL_NOT_AVAILABLE = "tool_not_available"  # a Google-run tool the model or server lacks
     NOT_FOUND = "not_found"  # resume target unknown, foreign or expired
     TOO_MANY_SESSIONS = "too_many_sessions"
     DAILY_LIMIT = "daily_limit"
@@ -38,6 +39,7 @@ DEFAULT_MESSAGES = {
     EndKind.RATE_LIMITED: "Too many messages. Slow down.",
     EndKind.START_TIMEOUT: "No start message arrived in time.",
     EndKind.MODEL_NOT_ALLOWED: "That model is not available on this server.",
+    EndKind.TOOL_NOT_AVAILABLE: "That tool is not available on this server.",
     EndKind.NOT_FOUND: "That conversation does not exist or has expired.",
     EndKind.TOO_MANY_SESSIONS: "You have too many live sessions open. Close one and try again.",
     EndKind.DAILY_LIMIT: "You have used today's live time. It resets at midnight.",

@@ -44,7 +44,9 @@ def rejected(closed: UpstreamClosed) -> SessionEnd:
 class UpstreamLink:
     """`setup(handle)` builds the setup message; `on_message(raw)` handles one upstream
     message; `on_state(state)` tells the client "ready" / "reconnecting"; `on_lost(cut)`
-    runs whenever a connection ends (`cut`: a reply was in progress and is lost)."""
+    runs whenever a connection ends (`cut`: a reply was in progress and is lost);
+    `fallback()` leaves out what Pastra added to the setup when Gemini refuses it, and names
+    what it left out (nothing: the refusal stands)."""
 
     def __init__(
         self,
@@ -55,6 +57,7 @@ class UpstreamLink:
         on_message: Callable[[bytes], None],
         on_state: Callable[[str], None],
         on_lost: Callable[[bool], None],
+        fallback: Callable[[], list[str]],
     ) -> None:
         self.uplink = uplink
         self.planner = HandoverPlanner()
@@ -66,6 +69,7 @@ class UpstreamLink:
         self._on_message = on_message
         self._on_state = on_state
         self._on_lost = on_lost
+        self._fallback = fallback
         self._upstream: Upstream | None = None
         self._ready = asyncio.Event()
         self._connected_at = 0.0
@@ -144,13 +148,19 @@ class UpstreamLink:
                     closed.reason,
                 )
                 if closed.rejected:
-                    if not handle:
+                    refused = {"code": closed.code, "reason": closed.reason[:120]}
+                    if handle:
+                        # The handle is stale or refused: go on with a fresh upstream session.
+                        self.handle = None
+                        self._recorder.session_event("resume_failed", **refused)
+                    elif left_out := self._fallback():
+                        # Something Pastra added (not the client) may be what Gemini refused:
+                        # once more without it, rather than a dead session.
+                        self._recorder.session_event(
+                            "features_unavailable", features=left_out, **refused
+                        )
+                    else:
                         raise rejected(closed) from None
-                    # The handle is stale or refused: go on with a fresh upstream session.
-                    self.handle = None
-                    self._recorder.session_event(
-                        "resume_failed", code=closed.code, reason=closed.reason[:120]
-                    )
                     attempt -= 1
                 continue
             self._upstream = upstream

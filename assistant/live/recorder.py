@@ -111,9 +111,18 @@ class Recorder:
         )
 
     def tool_result(
-        self, *, call_id: str, name: str, response, ok: bool, duration_ms: int | None
+        self,
+        *,
+        call_id: str,
+        name: str,
+        response,
+        ok: bool,
+        duration_ms: int | None,
+        will_continue: bool = False,
     ) -> None:
         data = {"id": call_id, "name": name, "response": response, "ok": ok}
+        if will_continue:  # a NON_BLOCKING call's partial result: more will follow
+            data["will_continue"] = True
         self._add(Kind.TOOL_RESULT, name, data, duration_ms)
 
     def code(self, kind: str, first: str, second: str) -> None:

@@ -76,8 +76,8 @@ class LiveSession:
         self._done: asyncio.Future[SessionEnd] = asyncio.get_running_loop().create_future()
         self.tasks = SessionTasks(f"user={spec.user_id}", self.end)
         self.inbound = Inbound(self)
-        self.tools_declared, client_functions = policy.merge_tools(
-            registry.gemini_tools(), spec.setup.body.get("tools") or []
+        self.declared = policy.merge_tools(
+            registry.gemini_tools(), spec.setup.body.get("tools") or [], model=spec.model
         )
         self.link = UpstreamLink(
             uplink=self.uplink,
@@ -86,9 +86,10 @@ class LiveSession:
             on_message=self.inbound,
             on_state=self._on_link_state,
             on_lost=self._on_link_lost,
+            fallback=self._leave_out_added_tools,
         )
         self.tools = ToolCalls(
-            client_functions=client_functions,
+            client_functions=self.declared.client_functions,
             recorder=self.recorder,
             notify=sink.tool_activity,
             answer=lambda payload, generation: self.uplink.put_control(
@@ -109,10 +110,6 @@ class LiveSession:
         self.idle_seconds = float(settings.PASTRA_SESSION_IDLE_SECONDS)
         self.audio_in = self.audio_out = 0
         self.bytes_in = 0  # tallied by the adapter, added to the metric in batches
-
-    @property
-    def reconnects(self) -> int:
-        return self.link.reconnects
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -232,7 +229,7 @@ class LiveSession:
             self.spec.user_id,
             end.kind,
             time.monotonic() - self._started_at,
-            self.reconnects,
+            self.link.reconnects,
             self.audio_in,
             self.audio_out,
             self.uplink.dropped_audio,
@@ -255,10 +252,19 @@ class LiveSession:
             self.spec.setup,
             model=self.spec.model,
             base_instruction=settings.PASTRA_SYSTEM_INSTRUCTION,
-            tools=self.tools_declared,
+            tools=self.declared.declared,
             handle=handle,
             emulate_text=self.emulate_text,
         )
+
+    def _leave_out_added_tools(self) -> list[str]:
+        """The upstream refused the setup: leave out the Google-run tools Pastra added (not
+        the client's) for the rest of the session and tell the client. Returns their names."""
+        added = sorted(self.declared.added)
+        if added:
+            self.declared = self.declared.without_added()
+            self.sink.features_unavailable(added)
+        return added
 
     def _on_link_state(self, state: str) -> None:
         if state == "ready" and not self._ready_once:
@@ -336,6 +342,7 @@ class LiveSession:
             body,
             base_instruction=settings.PASTRA_SYSTEM_INSTRUCTION,
             server=registry.gemini_tools(),
+            model=self.spec.model,
         )
         if client_functions is not None:
             self.tools.client_functions = client_functions

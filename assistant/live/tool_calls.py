@@ -188,9 +188,11 @@ class ToolCalls:
 
     def client_responses(self, responses: Any, generation: int) -> list[dict]:
         """A client's answers to client-declared function calls: the ones to send upstream.
-        Answers to unknown ids, to server functions, or to calls of an earlier upstream
-        connection are recorded (when known) but not sent: Gemini would close the session
-        over them. Raises SessionEnd on a malformed answer."""
+        A NON_BLOCKING call answered with `willContinue: true` stays open for its next
+        answers (each forwarded and recorded) until one comes without it. Answers to unknown
+        ids, to server functions, or to calls of an earlier upstream connection are recorded
+        (when known) but not sent: Gemini would close the session over them. Raises
+        SessionEnd on a malformed answer."""
         if not isinstance(responses, list):
             raise invalid()
         keep = []
@@ -202,7 +204,9 @@ class ToolCalls:
             if call is None or call.executor != "client":
                 logger.info("dropped a response to an unknown call")
                 continue
-            del self._calls[call.id]
+            will_continue = response.get("willContinue") is True
+            if not will_continue:
+                del self._calls[call.id]
             body = response.get("response")
             self._recorder.tool_result(
                 call_id=call.id,
@@ -210,6 +214,7 @@ class ToolCalls:
                 response=body,
                 ok=not (isinstance(body, dict) and "error" in body),
                 duration_ms=round((now - call.started) * 1000),
+                will_continue=will_continue,
             )
             if call.generation != generation:
                 logger.info(

@@ -48,8 +48,10 @@ def gemini_tools() -> list[dict]:
     """Entries for Gemini `setup.tools`.
 
     `[{"functionDeclarations": [...]}]` for the enabled server functions (omitted when there
-    are none), then `{"codeExecution": {}}` if PASTRA_CODE_EXECUTION and `{"googleSearch": {}}`
-    if PASTRA_GOOGLE_SEARCH. Built-in tools run at Google; their parts (`executableCode`,
+    are none), then the Google-run tools the deployment offers: `{"codeExecution": {}}` if
+    PASTRA_CODE_EXECUTION, `{"googleSearch": {}}` if PASTRA_GOOGLE_SEARCH, `{"urlContext": {}}`
+    if PASTRA_URL_CONTEXT. The bridge's setup policy adds each only where the session's model
+    supports it. Built-in tools run at Google; their parts (`executableCode`,
     `codeExecutionResult`, `groundingMetadata`) arrive in `serverContent` for the bridge.
     """
     entries: list[dict] = []
@@ -60,6 +62,8 @@ def gemini_tools() -> list[dict]:
         entries.append({"codeExecution": {}})
     if getattr(settings, "PASTRA_GOOGLE_SEARCH", False):
         entries.append({"googleSearch": {}})
+    if getattr(settings, "PASTRA_URL_CONTEXT", False):
+        entries.append({"urlContext": {}})
     return entries
 
 

@@ -16,6 +16,10 @@ export function bindLink({ socket, view, state, transcript, release, mediaActive
     if (link === "reconnecting") view.detail = "the server is switching connections";
     if (["connecting", "ready", "reconnecting"].includes(link)) state.update({ link });
   });
+  // A feature the deployment adds is unavailable with this model: say so, once, in place.
+  on(Server.NOTICE, ({ message }) => {
+    if (message) transcript.addMarker(message, "notice");
+  });
   on("reconnecting", ({ message }) => {
     dropped = true;
     view.detail = message;

@@ -26,6 +26,7 @@ export const Server = Object.freeze({
   CODE_RESULT: "code.result",
   GROUNDING: "grounding",
   USAGE: "usage",
+  NOTICE: "notice",
   ERROR: "error",
   PONG: "pong",
 });

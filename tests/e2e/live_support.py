@@ -136,6 +136,7 @@ class LiveBrowserTestCase(BrowserTestCase):
     """A live Daphne bridged to an in-process emulator, with a spoken question as the mic."""
 
     spoken_text = "What is the weather like today?"
+    model = MODEL
     emulator_config = EmulatorConfig(tts="synthetic", pace=4.0, playback_wait=True)
 
     @classmethod
@@ -148,8 +149,8 @@ class LiveBrowserTestCase(BrowserTestCase):
             "PASTRA_UPSTREAM_URL": cls.emulator.url,
             "GEMINI_API_KEY": UPSTREAM_KEY,
             "PASTRA_UPSTREAM_IS_EMULATOR": True,
-            "PASTRA_MODEL": MODEL,
-            "PASTRA_ALLOWED_MODELS": [MODEL],
+            "PASTRA_MODEL": cls.model,
+            "PASTRA_ALLOWED_MODELS": [cls.model],
             "PASTRA_TOOLS": ["get_weather"],
             "PASTRA_CODE_EXECUTION": True,
             "PASTRA_GOOGLE_SEARCH": True,

@@ -3,6 +3,7 @@ a live Daphne and the Gemini Live emulator: text chat, voice, barge-in, camera f
 cards, reconnects, errors, and the conversation record."""
 
 import re
+from unittest import mock
 from urllib.parse import urljoin
 
 import pytest
@@ -21,7 +22,9 @@ pytestmark = pytest.mark.e2e
 PASSWORD = "correct horse battery staple"
 
 
-class LiveUITests(LiveBrowserTestCase):
+class PageHelpers:
+    """Opening the assistant as alice, typing, and reading replies (for the classes below)."""
+
     def setUp(self):
         super().setUp()
         self.user = get_user_model().objects.create_user("alice", password=PASSWORD)
@@ -51,6 +54,8 @@ class LiveUITests(LiveBrowserTestCase):
         errors = [line for line in self.console if line.startswith(("pageerror", "error"))]
         assert not errors, errors
 
+
+class LiveUITests(PageHelpers, LiveBrowserTestCase):
     def test_log_in_type_a_message_and_read_the_spoken_reply(self):
         page = self.new_page()
         page.goto("/")
@@ -256,22 +261,16 @@ class LiveUITests(LiveBrowserTestCase):
         self.expect_reply(page, re.compile(r"get_weather returned .*place not found"))
         self.assert_clean_console()
 
-    def test_code_execution_and_search_sources_show_in_the_transcript(self):
+    def test_search_sources_show_in_the_transcript(self):
         page = self.open()
         transcript = page.get_by_test_id("transcript")
-        self.send(page, "compute 6 * 7")
-        code = transcript.locator("[data-kind='code']")
-        expect(code).to_contain_text("Ran code")
-        expect(code.locator("code")).to_contain_text("6 * 7")
-        expect(transcript.locator("[data-kind='code.result']")).to_contain_text("42")
-        self.expect_reply(page, "The result is 42.")
         self.send(page, "search for fresh pasta")
         sources = transcript.locator("[data-kind='grounding']")
         expect(sources).to_contain_text("Searched for: fresh pasta", timeout=10_000)
         link = sources.get_by_role("link").first
         expect(link).to_have_attribute("href", re.compile(r"^https?://"))
         expect(link).to_have_attribute("rel", re.compile(r"noopener noreferrer"))
-        self.screenshot(page, "live-code-and-sources-phone")
+        self.screenshot(page, "live-sources-phone")
         self.assert_clean_console()
 
     def test_goaway_reconnects_and_the_conversation_goes_on(self):
@@ -391,4 +390,65 @@ class LiveUITests(LiveBrowserTestCase):
         assert data["display"] == "standalone"
         for icon in data["icons"]:
             assert page.request.get(urljoin(manifest.url, icon["src"])).ok, icon["src"]
+        self.assert_clean_console()
+
+
+class CodeExecutionUITests(PageHelpers, LiveBrowserTestCase):
+    """No Google Live model runs code today (gemini-3.8-live page, Sept 2026: "Not
+    supported"), so the page never sees it on 3.8; a model that has it (the emulator's test
+    model, which the bridge's table does not know) shows the code and its result."""
+
+    model = "gemini-live-text-test"
+
+    def test_code_execution_shows_in_the_transcript(self):
+        page = self.open()
+        transcript = page.get_by_test_id("transcript")
+        self.send(page, "compute 6 * 7")
+        code = transcript.locator("[data-kind='code']")
+        expect(code).to_contain_text("Ran code")
+        expect(code.locator("code")).to_contain_text("6 * 7")
+        expect(transcript.locator("[data-kind='code.result']")).to_contain_text("42")
+        self.expect_reply(page, "The result is 42.")
+        self.screenshot(page, "live-code-phone")
+        self.assert_clean_console()
+
+
+class UnavailableFeatureUITests(PageHelpers, LiveBrowserTestCase):
+    """A model the bridge's capability table does not know yet (3.1, hidden from it here):
+    Pastra adds the tools it offers, the emulator refuses code execution as Google does, and
+    the page says what is missing while the conversation goes on."""
+
+    model = "gemini-3.1-flash-live-preview"
+
+    @classmethod
+    def setUpClass(cls):
+        from assistant.live.gemini import models
+
+        # Before the live server forks: its child inherits the table without the model.
+        cls._table = mock.patch.dict(models.MODELS)
+        cls._table.start()
+        del models.MODELS[cls.model]
+        try:
+            super().setUpClass()
+        except Exception:
+            cls._table.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls._table.stop()
+
+    def test_the_page_says_which_feature_is_missing_and_the_conversation_goes_on(self):
+        page = self.open()
+        self.send(page, "hello there")
+        notice = page.get_by_test_id("transcript").locator("[data-kind='notice']")
+        expect(notice).to_have_text(
+            f"Code execution and Google Search are not available with {self.model}: the "
+            "conversation goes on without them."
+        )
+        self.expect_reply(page, "You said: hello there")
+        self.screenshot(page, "live-feature-notice-phone")
         self.assert_clean_console()

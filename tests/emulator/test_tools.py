@@ -232,11 +232,17 @@ async def test_tool_call_turn_complete_switch_reproduces_the_extra_turn_complete
 
 
 async def test_compute_emits_code_execution_parts_then_the_answer(emulator, raw_client):
+    # No 3.x Live model has code execution (gemini-3.8-live page, Sept 2026): the test model.
     client = await raw_client(emulator)
-    await client.setup(MODEL_38, tools=[{"codeExecution": {}}], outputAudioTranscription={})
+    await client.setup(MODEL_TEXT, tools=[{"codeExecution": {}}], outputAudioTranscription={})
     await client.send({"realtimeInput": {"text": "compute (2 + 3) * 7"}})
     messages = await client.turn()
-    parts = messages[0]["serverContent"]["modelTurn"]["parts"]  # 3.x bundles both parts
+    parts = [
+        part
+        for message in messages
+        for part in message.get("serverContent", {}).get("modelTurn", {}).get("parts", [])
+        if "inlineData" not in part
+    ]
     assert parts == [
         {"executableCode": {"language": "PYTHON", "code": "print((2 + 3) * 7)"}},
         {"codeExecutionResult": {"outcome": "OUTCOME_OK", "output": "35\n"}},
@@ -260,7 +266,7 @@ async def test_compute_in_text_modality_one_part_per_message(emulator, raw_clien
 
 async def test_compute_refuses_anything_but_arithmetic(emulator, raw_client):
     client = await raw_client(emulator)
-    await client.setup(MODEL_38, tools=[{"codeExecution": {}}], outputAudioTranscription={})
+    await client.setup(MODEL_TEXT, tools=[{"codeExecution": {}}], outputAudioTranscription={})
     await client.send({"realtimeInput": {"text": "compute __import__('os').system('id')"}})
     messages = await client.turn()
     assert "executableCode" not in kinds(messages)
@@ -358,7 +364,8 @@ async def test_sdk_cancellation_and_code_execution_and_grounding(tls_emulator):
             automatic_activity_detection=types.AutomaticActivityDetection(silence_duration_ms=200)
         ),
     )
-    async with client.aio.live.connect(model=MODEL_38, config=config) as session:
+    # Code execution: the test model (no 3.x Live model has it: gemini-3.8-live page, Sept 2026).
+    async with client.aio.live.connect(model=MODEL_TEXT, config=config) as session:
         await session.send_realtime_input(text="compute 6*7")
         messages = await sdk_turn(session)
         parts = [
@@ -423,3 +430,34 @@ async def test_sdk_non_blocking_will_continue_then_silent(sdk):
         )
         await session.send_realtime_input(text="/history")
         assert sdk_transcript(await sdk_turn(session)) == "history: 1 user turns"
+
+
+@pytest.mark.parametrize(
+    ("tool", "accepted"),
+    [
+        (types.Tool(code_execution=types.ToolCodeExecution()), False),
+        (types.Tool(url_context=types.UrlContext()), False),
+        (types.Tool(google_search=types.GoogleSearch()), True),
+    ],
+)
+async def test_sdk_gemini_3_8_tools_as_google_documents_them(tls_emulator, tool, accepted):
+    """gemini-3.8-live page (Sept 2026): code execution and URL context "Not supported",
+    search grounding supported. Refusals close 1008 as the real service does."""
+    from google.genai import errors
+
+    from tests.emulator.conftest import sdk_client
+
+    client = sdk_client(await tls_emulator())
+    config = types.LiveConnectConfig(
+        tools=[tool], output_audio_transcription=types.AudioTranscriptionConfig()
+    )
+    if accepted:
+        async with client.aio.live.connect(model=MODEL_38, config=config) as session:
+            await session.send_realtime_input(text="hello")
+            assert sdk_transcript(await sdk_turn(session)) == "You said: hello"
+        return
+    with pytest.raises(errors.APIError) as refused:
+        async with client.aio.live.connect(model=MODEL_38, config=config):
+            pass
+    assert refused.value.code == 1008
+    assert "Operation is not implemented, or supported, or enabled." in str(refused.value)

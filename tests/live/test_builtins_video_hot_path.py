@@ -11,6 +11,7 @@ from channels.layers import get_channel_layer
 from assistant.live import close_codes, limits, record_writer
 from assistant.models import ConversationEvent
 from tests.live.conftest import (
+    TEXT_MODEL,
     frames,
     receive_close,
     receive_until,
@@ -78,9 +79,11 @@ async def test_without_google_search_there_is_no_grounding(alice, emulator, live
 
 
 async def test_code_execution_reaches_the_page_and_the_record(alice, emulator, live_settings):
+    # No Google Live model has code execution today (gemini-3.8-live page, Sept 2026): the
+    # emulator's test model has it, and the bridge's table does not know it (it passes tools).
     live_settings.PASTRA_CODE_EXECUTION = True
     comm = web_client(alice)
-    ready = await start_web(comm)
+    ready = await start_web(comm, model=TEXT_MODEL)
     got = await web_turn(comm, "compute 6*7")
     assert got.of("code") == [{"type": "code", "language": "PYTHON", "code": "print(6*7)"}]
     assert got.of("code.result") == [

@@ -171,7 +171,9 @@ async def test_client_function_round_trip_and_server_tool_hidden(
 
 
 async def test_code_execution_parts_are_forwarded(alice_token, emulator):
-    comm = await open_session(alice_token, {"outputAudioTranscription": {}})
+    # A model with code execution: the emulator's test model (see the web test's note).
+    setup = {"model": f"models/{TEXT_MODEL}", "outputAudioTranscription": {}}
+    comm = await open_session(alice_token, setup)
     await comm.send_json_to({"realtimeInput": {"text": "compute 6*7"}})
     got = await gemini_until(comm, turn_complete)
     parts = [

@@ -123,13 +123,18 @@ def test_setup_policy():
     server_tools = [
         {"functionDeclarations": [{"name": "get_weather", "x": 1}]},
         {"codeExecution": {}},
+        {"googleSearch": {}},
     ]
-    tools, client_names = policy.merge_tools(server_tools, client.body["tools"])
-    assert client_names == {"lights"}
-    assert tools == [
+    tools = policy.merge_tools(server_tools, client.body["tools"], model=model)
+    assert tools.client_functions == {"lights"}
+    # 3.8 has no code execution (its page, Sept 2026): the deployment's is left out; the
+    # client's googleSearch is forwarded, so Pastra did not add it.
+    assert tools.declared == [
         {"functionDeclarations": [{"name": "get_weather", "x": 1}, {"name": "lights"}]},
-        {"codeExecution": {}},
+        {"googleSearch": {}},
     ]
+    assert tools.added == frozenset()
+    tools = tools.declared
     setup = policy.build_setup(
         client,
         model=model,
@@ -289,3 +294,30 @@ def test_tool_event_args_are_kept_small():
     assert len(cut) == bp.MAX_TOOL_ARGS_CHARS
     assert cut.startswith('{"text":"xxx')
     assert cut.endswith("…")
+
+
+def test_google_run_tools_follow_the_model_and_the_deployment():
+    offered = [{"codeExecution": {}}, {"googleSearch": {}}]
+    on_38 = policy.merge_tools(offered, [], model="gemini-3.8-live")
+    assert on_38.declared == [{"googleSearch": {}}]
+    assert on_38.added == {"googleSearch"}
+    assert on_38.without_added().declared == []
+    unknown = policy.merge_tools(offered, [], model="gemini-9-live")  # not in the table
+    assert unknown.declared == offered
+    with pytest.raises(SessionEnd) as lacking:
+        policy.merge_tools(offered, [{"codeExecution": {}}], model="gemini-3.8-live")
+    assert lacking.value.kind is EndKind.TOOL_NOT_AVAILABLE
+    assert errors.gemini_close(lacking.value) == (
+        1008,
+        "codeExecution is not supported by models/gemini-3.8-live: Operation is not "
+        "implemented, or supported, or enabled.",
+    )
+    with pytest.raises(SessionEnd) as off:
+        policy.merge_tools([], [{"googleSearch": {}}], model="gemini-3.8-live")
+    assert errors.gemini_close(off.value) == (
+        1008,
+        "googleSearch is not enabled on this Pastra server.",
+    )
+    asked = policy.merge_tools(offered, [{"googleSearch": {"x": 1}}], model="gemini-3.8-live")
+    assert asked.declared == [{"googleSearch": {"x": 1}}]  # the client's own configuration
+    assert asked.added == frozenset()

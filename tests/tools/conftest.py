@@ -16,6 +16,7 @@ def _tool_settings(settings):
     settings.PASTRA_TOOLS = ["get_weather", "web_search"]
     settings.PASTRA_CODE_EXECUTION = True
     settings.PASTRA_GOOGLE_SEARCH = False
+    settings.PASTRA_URL_CONTEXT = False
     settings.PASTRA_TOOL_TIMEOUT_SECONDS = 8.0
     settings.PASTRA_HTTP_TIMEOUT_SECONDS = 6.0
     settings.PASTRA_WEATHER_GEOCODE_URL = "https://geocoding-api.open-meteo.com/v1/search"

@@ -91,6 +91,17 @@ def test_builtin_tools_are_switched_per_deployment(settings, code, search, expec
     )
 
 
+def test_url_context_is_offered_only_when_switched_on(settings):
+    settings.PASTRA_CODE_EXECUTION = False
+    settings.PASTRA_URL_CONTEXT = True
+    assert [next(iter(entry)) for entry in registry.gemini_tools()] == [
+        "functionDeclarations",
+        "urlContext",
+    ]
+    settings.PASTRA_URL_CONTEXT = False
+    assert [next(iter(entry)) for entry in registry.gemini_tools()] == ["functionDeclarations"]
+
+
 def test_no_enabled_function_omits_the_declarations_entry(settings):
     settings.PASTRA_TOOLS = []
 

@@ -152,6 +152,17 @@ class WebAdapter(Adapter):
             prompt, response, total = usage_counts(view.usage)
             put(event("usage", prompt_tokens=prompt, response_tokens=response, total_tokens=total))
 
+    def features_unavailable(self, features: list[str]) -> None:
+        names = " and ".join(policy.BUILTIN_NAMES.get(f, f) for f in features)
+        verb, it = ("are", "them") if len(features) > 1 else ("is", "it")
+        message = (
+            f"{names[:1].upper()}{names[1:]} {verb} not available with "
+            f"{self.session.spec.model}: the conversation goes on without {it}."
+        )
+        self.downlink.put(
+            bp.event("notice", code="features_unavailable", features=features, message=message)
+        )
+
     def turn_finished(self, summary: TurnSummary) -> None:
         put, event = self.downlink.put, bp.event
         if summary.user:

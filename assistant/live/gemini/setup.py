@@ -1,15 +1,22 @@
 """The setup policy: what a client asked for (a Gemini setup, or the web UI's `start`) and
 what Pastra sends upstream under the deployment's rules (allowed models, base instruction,
-server tools, transcription, resumption, context compression)."""
+server and Google-run tools per model, transcription, resumption, context compression)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+from assistant.live.errors import EndKind, SessionEnd
 from assistant.live.gemini.client import content_text
 from assistant.live.gemini.errors import invalid
-from assistant.live.gemini.models import capabilities
+from assistant.live.gemini.models import (
+    CODE_EXECUTION,
+    FUNCTIONS,
+    GOOGLE_SEARCH,
+    URL_CONTEXT,
+    capabilities,
+)
 from assistant.live.gemini.wire import normalize
 
 
@@ -127,46 +134,93 @@ def function_names(tools: list[dict[str, Any]]) -> set[str]:
     return {
         d["name"]
         for tool in tools
-        for d in tool.get("functionDeclarations") or ()
+        for d in tool.get(FUNCTIONS) or ()
         if isinstance(d, dict) and isinstance(d.get("name"), str)
     }
 
 
-def merge_tools(
-    server_tools: list[dict[str, Any]], client_tools: list[Any]
-) -> tuple[list[dict[str, Any]], set[str]]:
-    """(tools for upstream, names of client-declared functions).
+# What the person sees when Pastra had to leave out a Google-run tool it adds for everyone.
+BUILTIN_NAMES = {
+    GOOGLE_SEARCH: "Google Search",
+    CODE_EXECUTION: "code execution",
+    URL_CONTEXT: "URL context",
+}
 
-    Server functions win over a client function of the same name (the server executes it).
-    Google-executed tools (codeExecution, googleSearch, …) follow the deployment's
-    toggles only: a client's own requests for them are not forwarded.
+
+@dataclass(frozen=True)
+class Tools:
+    """The tools of one upstream setup, as the deployment's policy decided them."""
+
+    declared: list[dict[str, Any]]  # for upstream
+    client_functions: set[str]  # functions the client declared (the client answers them)
+    added: frozenset[str] = frozenset()  # Google-run tools Pastra added, the client did not ask
+
+    def without_added(self) -> Tools:
+        """The same tools without the Google-run ones Pastra added (the upstream refused)."""
+        declared = [tool for tool in self.declared if not (tool.keys() & self.added)]
+        return Tools(declared, self.client_functions)
+
+
+def _unavailable(kind: str, why: str) -> SessionEnd:
+    return SessionEnd(EndKind.TOOL_NOT_AVAILABLE, f"{kind} {why}")
+
+
+def merge_tools(
+    server_tools: list[dict[str, Any]], client_tools: list[Any], *, model: str
+) -> Tools:
+    """The tools for upstream: the server's functions, then the client's (a client function
+    with a server function's name is dropped: the server runs it), then the Google-run tools.
+
+    Google-run tools (codeExecution, googleSearch, urlContext, …): the deployment's own
+    (`server_tools`, from its toggles) are added where the model supports them; one the client
+    asks for is forwarded where the deployment offers it and the model supports it, and
+    otherwise refused (SessionEnd naming the tool), never dropped in silence. What each model
+    supports is the capability table's (models.py, with its sources).
     """
+    supported = capabilities(model).tools
     server_names = function_names(server_tools)
-    declarations = [d for tool in server_tools for d in tool.get("functionDeclarations") or () if d]
+    declarations = [d for tool in server_tools for d in tool.get(FUNCTIONS) or () if d]
+    offered = {kind: value for tool in server_tools for kind, value in tool.items()}
+    offered.pop(FUNCTIONS, None)
     client_names: set[str] = set()
+    requested: dict[str, Any] = {}
     for tool in client_tools or ():
         if not isinstance(tool, dict):
             raise invalid()
-        for declaration in tool.get("functionDeclarations") or ():
-            if not isinstance(declaration, dict) or not isinstance(declaration.get("name"), str):
-                raise invalid()
-            name = declaration["name"]
-            if name in server_names or name in client_names:
-                continue
-            client_names.add(name)
-            declarations.append(declaration)
-    merged: list[dict[str, Any]] = []
-    if declarations:
-        merged.append({"functionDeclarations": declarations})
-    for tool in server_tools:
-        rest = {k: v for k, v in tool.items() if k != "functionDeclarations"}
-        if rest:
-            merged.append(rest)
-    return merged, client_names
+        for kind, value in tool.items():
+            if kind == FUNCTIONS:
+                for declaration in value or ():
+                    if not isinstance(declaration, dict) or not isinstance(
+                        declaration.get("name"), str
+                    ):
+                        raise invalid()
+                    name = declaration["name"]
+                    if name not in server_names and name not in client_names:
+                        client_names.add(name)
+                        declarations.append(declaration)
+            elif value is not None:
+                if kind not in offered:
+                    raise _unavailable(kind, "is not enabled on this Pastra server.")
+                if kind not in supported:
+                    raise _unavailable(
+                        kind,
+                        f"is not supported by models/{model}: Operation is not implemented, "
+                        "or supported, or enabled.",
+                    )
+                requested[kind] = value
+    merged: list[dict[str, Any]] = [{FUNCTIONS: declarations}] if declarations else []
+    added = set()
+    for kind, value in offered.items():
+        if kind in requested:
+            merged.append({kind: requested[kind]})
+        elif kind in supported:
+            merged.append({kind: value})
+            added.add(kind)
+    return Tools(merged, client_names, frozenset(added))
 
 
 def context_update(
-    body: dict[str, Any], *, base_instruction: str, server: list[dict[str, Any]]
+    body: dict[str, Any], *, base_instruction: str, server: list[dict[str, Any]], model: str
 ) -> tuple[dict[str, Any], set[str] | None]:
     """A (normalised) contextUpdate under the setup's policy: the base instruction first,
     server tools kept. Returns it and, when it replaces the tools, the client's functions."""
@@ -177,8 +231,9 @@ def context_update(
         ) or {"parts": []}
     names = None
     if isinstance(update.get("tools"), dict):
-        merged, names = merge_tools(server, update["tools"].get("tools") or [])
-        update["tools"] = {"tools": merged}
+        tools = merge_tools(server, update["tools"].get("tools") or [], model=model)
+        names = tools.client_functions
+        update["tools"] = {"tools": tools.declared}
     return update, names
 
 
