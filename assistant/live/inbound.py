@@ -72,9 +72,7 @@ class Inbound:
         if view.go_away is not None:
             logger.warning("upstream goAway (timeLeft %.1fs)", view.go_away)
             recorder.session_event("go_away", time_left=view.go_away)
-            if planner.go_away(
-                view.go_away, now, calls_pending=session.tools.pending(link.generation)
-            ):
+            if planner.go_away(view.go_away, now, calls_pending=session.tools.pending()):
                 session.housekeeper.wake()
             return
         if view.setup_complete:
@@ -114,7 +112,7 @@ class Inbound:
             client_calls: tuple = ()
             if view.calls:
                 planner.model_output()
-                client_calls = session.tools.on_tool_call(view.calls, link.generation)
+                client_calls = session.tools.on_tool_call(view.calls)
             cancelled = session.tools.on_cancel(view.cancelled) if view.cancelled else ()
             routing = Routing(client_calls, cancelled)
         if view.usage is not None:
@@ -125,7 +123,5 @@ class Inbound:
             self.clock.reset()
             link.turn_completed()
             session.sink.turn_finished(recorder.end_turn())
-        if planner.goaway_seen and planner.plan(
-            calls_pending=session.tools.pending(link.generation)
-        ):
+        if planner.goaway_seen and planner.plan(calls_pending=session.tools.pending()):
             session.housekeeper.wake()

@@ -43,8 +43,8 @@ def rejected(closed: UpstreamClosed) -> SessionEnd:
 
 class UpstreamLink:
     """`setup(handle)` builds the setup message; `on_message(raw)` handles one upstream
-    message; `on_state(state)` tells the client "ready" / "reconnecting"; `on_lost(cut)`
-    runs whenever a connection ends (`cut`: a reply was in progress and is lost);
+    message; `on_state(state)` says "ready" (first connection), "reconnecting", "reconnected";
+    `on_lost(cut)` runs whenever a connection ends (`cut`: a reply was in progress and lost);
     `fallback()` leaves out what Pastra added to the setup when Gemini refuses it, and names
     what it left out (nothing: the refusal stands)."""
 
@@ -115,7 +115,7 @@ class UpstreamLink:
                     raise SessionEnd(EndKind.UPSTREAM_UNAVAILABLE)
             self._on_state("reconnecting")
             await self._connect(reason=reason)
-            self._on_state("ready")
+            self._on_state("reconnected")
 
     def _go_offline(self) -> None:
         self._ready.clear()

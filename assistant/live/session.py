@@ -76,7 +76,7 @@ class LiveSession:
         self._done: asyncio.Future[SessionEnd] = asyncio.get_running_loop().create_future()
         self.tasks = SessionTasks(f"user={spec.user_id}", self.end)
         self.inbound = Inbound(self)
-        self.declared = policy.merge_tools(
+        self.setup_tools = policy.merge_tools(
             registry.gemini_tools(), spec.setup.body.get("tools") or [], model=spec.model
         )
         self.link = UpstreamLink(
@@ -89,12 +89,10 @@ class LiveSession:
             fallback=self._leave_out_added_tools,
         )
         self.tools = ToolCalls(
-            client_functions=self.declared.client_functions,
+            client_functions=self.setup_tools.client_functions,
             recorder=self.recorder,
             notify=sink.tool_activity,
-            answer=lambda payload, generation: self.uplink.put_control(
-                payload, call_generation=generation
-            ),
+            answer=self.uplink.put_control,
             spawn=self.tasks.spawn,
             generation=lambda: self.link.generation,
         )
@@ -103,7 +101,6 @@ class LiveSession:
         self._begin_task: asyncio.Task | None = None
         self._close_task: asyncio.Task | None = None
         self._started_at = time.monotonic()
-        self._ready_once = False
         self.shutdown_trace: list[str] = []
         self.last_activity = time.monotonic()
         self.quota_deadline = float("inf")
@@ -252,7 +249,7 @@ class LiveSession:
             self.spec.setup,
             model=self.spec.model,
             base_instruction=settings.PASTRA_SYSTEM_INSTRUCTION,
-            tools=self.declared.declared,
+            tools=self.setup_tools.declared,
             handle=handle,
             emulate_text=self.emulate_text,
         )
@@ -260,18 +257,17 @@ class LiveSession:
     def _leave_out_added_tools(self) -> list[str]:
         """The upstream refused the setup: leave out the Google-run tools Pastra added (not
         the client's) for the rest of the session and tell the client. Returns their names."""
-        added = sorted(self.declared.added)
+        added = sorted(self.setup_tools.added)
         if added:
-            self.declared = self.declared.without_added()
+            self.setup_tools = self.setup_tools.without_added()
             self.sink.features_unavailable(added)
         return added
 
     def _on_link_state(self, state: str) -> None:
-        if state == "ready" and not self._ready_once:
-            self._ready_once = True
+        if state == "ready":  # the first connection: the client may start
             self.sink.ready()
-        else:
-            self.sink.state(state)
+        else:  # "reconnecting", and "ready" again once reconnected
+            self.sink.state("ready" if state == "reconnected" else state)
 
     def _on_link_lost(self, cut: bool) -> None:
         if cut:  # the reply in progress is lost with the connection
@@ -352,9 +348,4 @@ class LiveSession:
         """A client's answers to client-declared function calls (tool_calls.py decides which
         go upstream)."""
         self.last_activity = time.monotonic()
-        generation = self.link.generation
-        if keep := self.tools.client_responses(responses, generation):
-            self.uplink.put_control(
-                wire.dumps({"toolResponse": {"functionResponses": keep}}),
-                call_generation=generation,
-            )
+        self.tools.answer_client(responses)

@@ -59,8 +59,9 @@ class _Batch:
 
 class ToolCalls:
     """`notify(**event)` tells the client about server calls (the adapter's tool_activity);
-    `answer(payload, generation)` queues a toolResponse upstream; `spawn(coro, role)` starts
-    a task in the session's task group; `generation()` is the current upstream connection."""
+    `answer(payload, call_generation=…)` queues a toolResponse upstream (the uplink's
+    `put_control`); `spawn(coro, role)` starts a task in the session's task group;
+    `generation()` is the current upstream connection."""
 
     def __init__(
         self,
@@ -68,7 +69,7 @@ class ToolCalls:
         client_functions: set[str],
         recorder: Recorder,
         notify: Callable[..., None],
-        answer: Callable[[bytes, int], None],
+        answer: Callable[..., None],
         spawn: Callable[..., asyncio.Task],
         generation: Callable[[], int],
     ) -> None:
@@ -81,16 +82,18 @@ class ToolCalls:
         self._calls: dict[str, _Call] = {}
         self._tasks: dict[str, asyncio.Task] = {}
 
-    def pending(self, generation: int) -> bool:
-        """A call of that upstream connection still waits for its answer."""
+    def pending(self) -> bool:
+        """A call of the current upstream connection still waits for its answer."""
+        generation = self._generation()
         return any(call.generation == generation for call in self._calls.values())
 
     # --- upstream → calls -----------------------------------------------------------------
 
-    def on_tool_call(self, calls: tuple[dict, ...], generation: int) -> tuple[dict, ...]:
+    def on_tool_call(self, calls: tuple[dict, ...]) -> tuple[dict, ...]:
         """Start the server's calls; returns the client's (only functions the client declared
         go to it: a name nobody declared is answered by the server with an "unknown tool"
         error, or the model would wait for it forever)."""
+        generation = self._generation()
         client: list[dict] = []
         server: list[tuple[str, str, Any]] = []
         for call in calls:
@@ -153,7 +156,13 @@ class ToolCalls:
         if batch.generation != self._generation():
             logger.info("tool results of an earlier upstream connection not sent")
             return
-        self._answer(dumps({"toolResponse": {"functionResponses": responses}}), batch.generation)
+        self._send(responses, batch.generation)
+
+    def _send(self, responses: list[dict], generation: int) -> None:
+        """One toolResponse upstream, for calls of that connection (the writer drops it if the
+        connection changed before it goes out)."""
+        payload = dumps({"toolResponse": {"functionResponses": responses}})
+        self._answer(payload, call_generation=generation)
 
     def on_cancel(self, ids: tuple[str, ...]) -> tuple[str, ...]:
         """toolCallCancellation (Gemini sends it on barge-in: speech, text, clientContent).
@@ -186,15 +195,16 @@ class ToolCalls:
 
     # --- client → upstream ------------------------------------------------------------------
 
-    def client_responses(self, responses: Any, generation: int) -> list[dict]:
-        """A client's answers to client-declared function calls: the ones to send upstream.
-        A NON_BLOCKING call answered with `willContinue: true` stays open for its next
+    def answer_client(self, responses: Any) -> None:
+        """A client's answers to client-declared function calls, sent upstream in one
+        toolResponse. A NON_BLOCKING call answered with `willContinue: true` stays open for its next
         answers (each forwarded and recorded) until one comes without it. Answers to unknown
         ids, to server functions, or to calls of an earlier upstream connection are recorded
         (when known) but not sent: Gemini would close the session over them. Raises
         SessionEnd on a malformed answer."""
         if not isinstance(responses, list):
             raise invalid()
+        generation = self._generation()
         keep = []
         now = time.monotonic()
         for response in responses:
@@ -222,7 +232,8 @@ class ToolCalls:
                 )
                 continue
             keep.append({**response, "name": response.get("name") or call.name})
-        return keep
+        if keep:
+            self._send(keep, generation)
 
     # --- the end ----------------------------------------------------------------------------
 

@@ -425,21 +425,12 @@ class UnavailableFeatureUITests(PageHelpers, LiveBrowserTestCase):
         from assistant.live.gemini import models
 
         # Before the live server forks: its child inherits the table without the model.
-        cls._table = mock.patch.dict(models.MODELS)
-        cls._table.start()
+        # Class cleanups run after tearDownClass, and also when setUpClass fails.
+        table = mock.patch.dict(models.MODELS)
+        table.start()
+        cls.addClassCleanup(table.stop)
         del models.MODELS[cls.model]
-        try:
-            super().setUpClass()
-        except Exception:
-            cls._table.stop()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls._table.stop()
+        super().setUpClass()
 
     def test_the_page_says_which_feature_is_missing_and_the_conversation_goes_on(self):
         page = self.open()
