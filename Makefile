@@ -4,6 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The google-genai SDKs only speak wss://: `make run` also serves TLS here, with a local
+# self-signed certificate (trust it with SSL_CERT_FILE=$(TLS_DIR)/cert.pem).
+TLS_PORT ?= 8443
+TLS_DIR ?= .local/tls
 export DJANGO_SETTINGS_MODULE := pastra_site.settings
 
 .PHONY: run test lint bench migrate superuser clean
@@ -23,8 +27,13 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 migrate: $(VENV)/.runtime
 	$(BIN)/python manage.py migrate --noinput
 
-run: migrate
-	$(BIN)/daphne -b $(HOST) -p $(PORT) --websocket_timeout 86400 --websocket_connect_timeout 15 \
+$(TLS_DIR)/cert.pem: | $(VENV)/.runtime
+	$(BIN)/python manage.py local_tls_cert --dir $(TLS_DIR)
+
+run: migrate $(TLS_DIR)/cert.pem
+	$(BIN)/daphne -b $(HOST) -p $(PORT) \
+		-e ssl:$(TLS_PORT):interface=$(HOST):privateKey=$(TLS_DIR)/key.pem:certKey=$(TLS_DIR)/cert.pem \
+		--websocket_timeout 86400 --websocket_connect_timeout 15 \
 		--ping-interval 20 --ping-timeout 30 \
 		--websocket-max-message-size 1048576 --websocket-max-frame-size 1048576 \
 		pastra_site.asgi:application
@@ -33,8 +42,15 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The official JS SDK for tests/live/test_js_sdk.py (pinned; skipped without node and npm).
+JS_SDK := tests/sdk_js/node_modules/.installed
+$(JS_SDK): tests/sdk_js/package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix tests/sdk_js --silent --no-audit --no-fund && touch $@; \
+	else echo "npm not found: the JS SDK tests will skip"; fi
+
 # Browser tests run in their own pytest process: they allow sync ORM calls in Playwright's loop.
-test: $(VENV)/.dev lint
+test: $(VENV)/.dev $(JS_SDK) lint
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest -m "not e2e"
 	$(BIN)/pytest -m e2e tests/e2e
@@ -46,4 +62,4 @@ superuser: migrate
 	$(BIN)/python manage.py createsuperuser
 
 clean:
-	rm -rf $(VENV) static-collected .pytest_cache .ruff_cache
+	rm -rf $(VENV) static-collected .pytest_cache .ruff_cache .local tests/sdk_js/node_modules

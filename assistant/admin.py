@@ -1,5 +1,6 @@
 """Staff review: conversations (read-only, exportable, live sessions can be ended), users with
-their quota overrides, and access tokens (read-only, revocable; the hash is never shown)."""
+their quota overrides, and access and ephemeral tokens (read-only, revocable; the hash is
+never shown)."""
 
 import csv
 import json
@@ -15,7 +16,7 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from assistant import control, live_view, selectors, services
-from assistant.models import AccessToken, Conversation, User
+from assistant.models import AccessToken, Conversation, EphemeralToken, User
 
 logger = logging.getLogger(__name__)
 
@@ -347,5 +348,76 @@ class AccessTokenAdmin(admin.ModelAdmin):
             services.access_token_revoke(user=token.user, token_id=token.pk)
             for token in queryset.select_related("user")
         )
+        noun = "token" if revoked == 1 else "tokens"
+        self.message_user(request, f"Revoked {revoked} {noun}.", messages.SUCCESS)
+
+
+@admin.register(EphemeralToken)
+class EphemeralTokenAdmin(admin.ModelAdmin):
+    list_display = (
+        "__str__",
+        "user",
+        "access_token",
+        "created_at",
+        "expire_time",
+        "new_session_expire_time",
+        "uses_shown",
+        "model",
+        "active",
+    )
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter), "created_at")
+    list_select_related = ("user", "access_token")
+    search_fields = ("prefix", "user__username", "model")
+    # The hash is deliberately absent from every view.
+    fields = (
+        "user",
+        "access_token",
+        "prefix",
+        "created_at",
+        "expire_time",
+        "new_session_expire_time",
+        "uses",
+        "uses_count",
+        "model",
+        "setup",
+        "field_mask",
+        "last_used_at",
+        "revoked_at",
+    )
+    readonly_fields = fields
+    actions = ("revoke",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Uses")
+    def uses_shown(self, obj):
+        return f"{obj.uses_count} of {obj.uses or '∞'}"
+
+    @admin.display(description="Active", boolean=True)
+    def active(self, obj):
+        return obj.revoked_at is None
+
+    @admin.action(description="Revoke selected tokens (and end their sessions)")
+    def revoke(self, request, queryset):
+        revoked = 0
+        for token in queryset.select_related("user"):
+            live = services.ephemeral_token_revoke(user=token.user, token_id=token.pk)
+            if live is None:
+                continue
+            revoked += 1
+            for conversation_id in live:
+                try:
+                    control.end_sessions(
+                        conversation_id=conversation_id, reason="Its ephemeral token was revoked."
+                    )
+                except Exception:
+                    logger.warning("conv=%s revoke: not signalled", conversation_id, exc_info=True)
         noun = "token" if revoked == 1 else "tokens"
         self.message_user(request, f"Revoked {revoked} {noun}.", messages.SUCCESS)

@@ -3,7 +3,8 @@ adapter (assistant/live/adapters/), run its LiveSession, join the control groups
 the adapter's code and reason. No protocol or policy here.
 
 LiveConsumer: the web UI on /ws/live/ (session cookie and Origin checked in routing).
-GeminiConsumer: any Gemini Live client, with a personal access token.
+GeminiConsumer: any Gemini Live client, with a personal access token (or, on the
+Constrained method, an ephemeral token: assistant/live/credentials.py).
 """
 
 from __future__ import annotations
@@ -11,24 +12,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from urllib.parse import parse_qs
 
-from assistant import control, metrics, services
+from assistant import control, metrics
 from assistant.live import browser_protocol as bp
+from assistant.live import credentials
 from assistant.live.adapters.gemini import GeminiAdapter
 from assistant.live.adapters.web import WebAdapter
 from assistant.live.buffers import Downlink
 from assistant.live.close_codes import CloseCode, GeminiCode
 from assistant.live.compat import BridgeConsumer
 from assistant.live.contract import SessionSpec
-from assistant.live.db import live_db
 from assistant.live.errors import EndKind, SessionEnd
 from assistant.live.session import LiveSession
 from pastra_site import logs
 
 logger = logging.getLogger(__name__)
-
-aauthenticate = live_db(services.access_token_authenticate)
 
 SETUP_TIMEOUT_SECONDS = 30.0
 
@@ -184,24 +182,14 @@ class LiveConsumer(_SessionConsumer):
 
 
 class GeminiConsumer(_SessionConsumer):
-    """The Gemini-compatible socket: a token in `key` or `x-goog-api-key`; as at Google, the
-    upgrade succeeds and a bad or missing key closes at the first message."""
+    """The Gemini-compatible socket: a token (credentials.py says which and where); as at
+    Google, the upgrade succeeds and a bad or missing key closes at the first message."""
 
     async def connect(self):
         version = self.scope.get("url_route", {}).get("kwargs", {}).get("version", "v1beta")
-        token = self._token()
-        user = await aauthenticate(raw=token) if token else None
+        caller = await credentials.identify(self.scope)
         self.adapter = GeminiAdapter(
-            user.pk if user is not None else None, version=version, token_given=bool(token)
+            caller.user_id, version=version, refusal=caller.refusal, ephemeral=caller.ephemeral
         )
         await self.accept()
-        self.watch(SETUP_TIMEOUT_SECONDS, f"user={user.pk if user else '-'}")
-
-    def _token(self) -> str:
-        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        if key := (query.get("key") or [""])[0]:
-            return key.strip()
-        for name, value in self.scope.get("headers", []):
-            if name == b"x-goog-api-key":
-                return value.decode("latin-1").strip()
-        return ""
+        self.watch(SETUP_TIMEOUT_SECONDS, f"user={caller.user_id or '-'}")

@@ -29,3 +29,20 @@ class DailyAllowanceUsed(PastraError):
     def __init__(self, daily_seconds: int) -> None:
         self.daily_seconds = daily_seconds
         super().__init__(f"{daily_seconds} live seconds used today")
+
+
+class EphemeralTokenRefused(PastraError):
+    """An ephemeral token may not start (or resume) a session now. `reason` is one of
+    the REASONS keys; the live layer words it for the client."""
+
+    INVALID = "invalid"  # unknown, or its owner is inactive
+    REVOKED = "revoked"
+    MINTER_REVOKED = "minter_revoked"  # the personal access token it was minted with
+    EXPIRED = "expired"  # expireTime passed
+    NO_NEW_SESSIONS = "no_new_sessions"  # newSessionExpireTime passed
+    USED_UP = "used_up"
+
+    def __init__(self, reason: str, *, uses: int = 0) -> None:
+        self.reason = reason
+        self.uses = uses
+        super().__init__(reason)

@@ -1,5 +1,5 @@
-"""Users, conversation records with their ordered event log, personal access tokens and the
-leases of open live sessions."""
+"""Users, conversation records with their ordered event log, personal access tokens, the
+ephemeral tokens minted with them and the leases of open live sessions."""
 
 import uuid
 
@@ -149,6 +149,55 @@ class AccessToken(models.Model):
         return self.revoked_at is None
 
 
+class EphemeralToken(models.Model):
+    """A short-lived token minted with a personal access token (`POST /v1alpha/auth_tokens`,
+    as Google's ephemeral tokens) for the Constrained socket. Only its SHA-256 is stored.
+
+    `setup` and `field_mask` are the locked setup (assistant/live/gemini/constraints.py);
+    `model` is the locked model, resolved, or "" when the token leaves it to the client."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ephemeral_tokens"
+    )
+    access_token = models.ForeignKey(
+        AccessToken,
+        on_delete=models.CASCADE,
+        related_name="ephemeral_tokens",
+        help_text="The personal access token it was minted with.",
+    )
+    prefix = models.CharField(max_length=16, help_text="First characters, to recognise it.")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expire_time = models.DateTimeField(help_text="No message is accepted after this.")
+    new_session_expire_time = models.DateTimeField(help_text="No new session after this.")
+    uses = models.PositiveIntegerField(default=1, help_text="Sessions it may start; 0 = no limit.")
+    uses_count = models.PositiveIntegerField(default=0)
+    model = models.CharField(max_length=120, blank=True)
+    setup = models.JSONField(null=True, blank=True)
+    field_mask = models.JSONField(default=list, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "-created_at"])]
+
+    def __str__(self):
+        return f"auth_tokens/{self.prefix}…"
+
+    @property
+    def uses_left(self) -> int | None:
+        """None when unlimited."""
+        return None if self.uses == 0 else max(0, self.uses - self.uses_count)
+
+    @property
+    def locked(self) -> str:
+        """How the setup is locked, in words."""
+        if self.setup is None:
+            return "fields listed" if self.field_mask else "nothing"
+        return ", ".join(self.field_mask) if self.field_mask else "whole setup"
+
+
 class SessionLease(models.Model):
     """The lease a worker holds while one live socket is open: it counts the user's concurrent
     sessions across workers and marks whose conversation is live. Renewed by its holder
@@ -164,6 +213,14 @@ class SessionLease(models.Model):
     )
     worker = models.CharField(max_length=120, help_text="host:pid of the worker holding it")
     client_kind = models.CharField(max_length=8, choices=Conversation.ClientKind)
+    ephemeral_token = models.ForeignKey(
+        EphemeralToken,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="session_leases",
+        help_text="The ephemeral token the session was opened with (revoking it ends it).",
+    )
     started_at = models.DateTimeField(auto_now_add=True)
     heartbeat_at = models.DateTimeField(db_index=True)
 

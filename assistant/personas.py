@@ -1,7 +1,9 @@
-"""Persona presets offered in the web app's settings (system-instruction additions).
+"""The choices the web app's settings offer: persona presets (system-instruction additions),
+the prebuilt voices, the reply languages and the camera quality (media resolution).
 
 The deployment's own base instruction (PASTRA_SYSTEM_INSTRUCTION) always comes first; a persona
-is appended to it by the bridge. Voices are the prebuilt Gemini voices the UI offers.
+is appended to it by the bridge. The browser's `start` is checked against these lists
+(browser_protocol.read_start).
 """
 
 PERSONAS = [
@@ -25,4 +27,93 @@ PERSONAS = [
     },
 ]
 
-VOICES = ["Puck", "Charon", "Kore", "Fenrir", "Aoede", "Leda", "Orus", "Zephyr"]
+# The 30 prebuilt voices of the native-audio Live models, each with the style Google gives it
+# (docs/gemini-live-protocol.md section 6.2; Firebase AI Logic "Live API configuration",
+# response voice options, 2026). The first eight are the older half-cascade models' set.
+VOICE_STYLES = {
+    "Puck": "Upbeat",
+    "Charon": "Informative",
+    "Kore": "Firm",
+    "Fenrir": "Excitable",
+    "Aoede": "Breezy",
+    "Leda": "Youthful",
+    "Orus": "Firm",
+    "Zephyr": "Bright",
+    "Achernar": "Soft",
+    "Achird": "Friendly",
+    "Algenib": "Gravelly",
+    "Algieba": "Smooth",
+    "Alnilam": "Firm",
+    "Autonoe": "Bright",
+    "Callirrhoe": "Easy-going",
+    "Despina": "Smooth",
+    "Enceladus": "Breathy",
+    "Erinome": "Clear",
+    "Gacrux": "Mature",
+    "Iapetus": "Clear",
+    "Laomedeia": "Upbeat",
+    "Pulcherrima": "Forward",
+    "Rasalgethi": "Informative",
+    "Sadachbia": "Lively",
+    "Sadaltager": "Knowledgeable",
+    "Schedar": "Even",
+    "Sulafat": "Warm",
+    "Umbriel": "Easy-going",
+    "Vindemiatrix": "Gentle",
+    "Zubenelgenubi": "Casual",
+}
+VOICES = list(VOICE_STYLES)
+
+# speechConfig.languageCode: the 30 BCP-47 codes the Live API documents (ai.google.dev/
+# gemini-api/docs/live-guide, "Supported languages", updated 2025-05-01). "" is automatic: the
+# field is left out and the model follows the language it hears (native-audio models choose
+# the language themselves).
+LANGUAGES = [
+    ("", "Automatic (the language you speak)"),
+    ("ar-XA", "Arabic (generic)"),
+    ("bn-IN", "Bengali (India)"),
+    ("cmn-CN", "Chinese, Mandarin (China)"),
+    ("nl-NL", "Dutch (Netherlands)"),
+    ("en-AU", "English (Australia)"),
+    ("en-IN", "English (India)"),
+    ("en-GB", "English (United Kingdom)"),
+    ("en-US", "English (United States)"),
+    ("fr-CA", "French (Canada)"),
+    ("fr-FR", "French (France)"),
+    ("de-DE", "German (Germany)"),
+    ("gu-IN", "Gujarati (India)"),
+    ("hi-IN", "Hindi (India)"),
+    ("id-ID", "Indonesian (Indonesia)"),
+    ("it-IT", "Italian (Italy)"),
+    ("ja-JP", "Japanese (Japan)"),
+    ("kn-IN", "Kannada (India)"),
+    ("ko-KR", "Korean (South Korea)"),
+    ("ml-IN", "Malayalam (India)"),
+    ("mr-IN", "Marathi (India)"),
+    ("pl-PL", "Polish (Poland)"),
+    ("pt-BR", "Portuguese (Brazil)"),
+    ("ru-RU", "Russian (Russia)"),
+    ("es-ES", "Spanish (Spain)"),
+    ("es-US", "Spanish (United States)"),
+    ("ta-IN", "Tamil (India)"),
+    ("te-IN", "Telugu (India)"),
+    ("th-TH", "Thai (Thailand)"),
+    ("tr-TR", "Turkish (Turkey)"),
+    ("vi-VN", "Vietnamese (Vietnam)"),
+]
+LANGUAGE_CODES = [code for code, _ in LANGUAGES if code]
+
+# generationConfig.mediaResolution: what each camera or screen frame costs the model
+# (google-genai 3.6 MediaResolution: LOW 64 tokens, MEDIUM 256, HIGH zoomed reframing with
+# 256). "" leaves the field out: the model's default.
+MEDIA_RESOLUTIONS = [
+    ("", "Model default"),
+    ("low", "Low: about 64 tokens a frame, the cheapest"),
+    ("medium", "Medium: about 256 tokens a frame"),
+    ("high", "High: most detail (zoomed in), for small print; at least as costly as Medium"),
+]
+MEDIA_RESOLUTION_VALUES = {
+    "low": "MEDIA_RESOLUTION_LOW",
+    "medium": "MEDIA_RESOLUTION_MEDIUM",
+    "high": "MEDIA_RESOLUTION_HIGH",
+}

@@ -5,7 +5,7 @@ from datetime import datetime, time, timedelta
 from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
-from assistant.models import AccessToken, Conversation, ConversationEvent, User
+from assistant.models import AccessToken, Conversation, ConversationEvent, EphemeralToken, User
 
 TEXT_KINDS = (
     ConversationEvent.Kind.USER_TEXT,
@@ -71,6 +71,18 @@ def conversation_export(*, conversation: Conversation) -> dict:
 
 def access_token_list_for_user(*, user: User) -> QuerySet[AccessToken]:
     return AccessToken.objects.filter(user=user).order_by("-created_at")
+
+
+def ephemeral_token_list_for_user(*, user: User, now: datetime | None = None):
+    """A user's ephemeral tokens that can still be used (not revoked, not expired), newest
+    first, with the access token each was minted with. Spent ones are not listed: they
+    expire within 20 hours anyway."""
+    now = now or timezone.now()
+    return (
+        EphemeralToken.objects.filter(user=user, revoked_at__isnull=True, expire_time__gt=now)
+        .select_related("access_token")
+        .order_by("-created_at")
+    )
 
 
 def user_live_seconds_today(*, user_id: int, now: datetime | None = None) -> float:

@@ -19,11 +19,23 @@ from assistant.errors import (
     ConversationBusy,
     ConversationNotFound,
     DailyAllowanceUsed,
+    EphemeralTokenRefused,
     TooManySessions,
 )
-from assistant.models import AccessToken, Conversation, ConversationEvent, SessionLease, User
+from assistant.models import (
+    AccessToken,
+    Conversation,
+    ConversationEvent,
+    EphemeralToken,
+    SessionLease,
+    User,
+)
 
 TOKEN_PREFIX = "pst_"  # noqa: S105 (a public marker, not a secret)
+# Google's ephemeral tokens are named `auth_tokens/…`; the SDKs switch to the Constrained
+# socket on that prefix. Pastra's own add a marker after it.
+EPHEMERAL_PREFIX = "auth_tokens/pse_"
+EPHEMERAL_KEPT = timedelta(days=1)  # an expired ephemeral token's row is kept this long
 _TITLE_KINDS = {ConversationEvent.Kind.USER_TEXT, ConversationEvent.Kind.INPUT_TRANSCRIPT}
 
 
@@ -162,8 +174,8 @@ def access_token_revoke(*, user: User, token_id: int) -> bool:
     return bool(updated)
 
 
-def access_token_authenticate(*, raw: str) -> User | None:
-    """The active user owning this raw token, or None. Records the use."""
+def access_token_find(*, raw: str) -> AccessToken | None:
+    """The active token of an active user for this raw token, or None. Records the use."""
     if not raw or not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
         return None
     token = (
@@ -174,7 +186,129 @@ def access_token_authenticate(*, raw: str) -> User | None:
     if token is None:
         return None
     AccessToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
-    return token.user
+    return token
+
+
+def access_token_authenticate(*, raw: str) -> User | None:
+    """The active user owning this raw token, or None. Records the use."""
+    token = access_token_find(raw=raw)
+    return token.user if token is not None else None
+
+
+# --- ephemeral tokens -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EphemeralGrant:
+    """What a valid ephemeral token lets its bearer do (read when the socket connects)."""
+
+    token_id: int
+    user_id: int
+    expire_time: datetime
+    model: str  # locked model, resolved; "" = the client's choice
+    setup: dict | None
+    field_mask: tuple[str, ...]
+
+
+def ephemeral_token_create(
+    *,
+    access_token: AccessToken,
+    uses: int,
+    expire_time: datetime,
+    new_session_expire_time: datetime,
+    model: str = "",
+    setup: dict | None = None,
+    field_mask: Iterable[str] = (),
+) -> tuple[EphemeralToken, str]:
+    """Mint a token for the access token's owner; returns (record, raw `auth_tokens/…`).
+    The caller has validated the request (assistant/auth_tokens.py). The owner's tokens
+    expired for a day or more are deleted on the way."""
+    EphemeralToken.objects.filter(
+        user_id=access_token.user_id, expire_time__lt=timezone.now() - EPHEMERAL_KEPT
+    ).delete()
+    raw = EPHEMERAL_PREFIX + secrets.token_urlsafe(32)
+    start = len("auth_tokens/")
+    token = EphemeralToken.objects.create(
+        user_id=access_token.user_id,
+        access_token=access_token,
+        prefix=raw[start : len(EPHEMERAL_PREFIX) + 6],
+        token_hash=_hash_token(raw),
+        expire_time=expire_time,
+        new_session_expire_time=new_session_expire_time,
+        uses=uses,
+        model=model,
+        setup=setup,
+        field_mask=list(field_mask),
+    )
+    return token, raw
+
+
+def ephemeral_token_revoke(*, user: User, token_id: int) -> list | None:
+    """Revoke it: None if it was not this user's or already revoked, else the conversations
+    still live with it (the caller ends them over the channel layer)."""
+    updated = EphemeralToken.objects.filter(pk=token_id, user=user, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    if not updated:
+        return None
+    fresh = timezone.now() - LEASE_STALE_AFTER
+    leases = SessionLease.objects.filter(ephemeral_token_id=token_id, heartbeat_at__gte=fresh)
+    return list(leases.values_list("conversation_id", flat=True))
+
+
+def _ephemeral_check(token: EphemeralToken | None, *, now: datetime, new_session: bool) -> None:
+    """Raises EphemeralTokenRefused unless the token may be used now (to start a new
+    session when `new_session`; resuming one counts no use and ignores the new-session time)."""
+    refused = EphemeralTokenRefused
+    if token is None or not token.user.is_active:
+        raise refused(refused.INVALID)
+    if token.revoked_at is not None:
+        raise refused(refused.REVOKED)
+    if token.access_token.revoked_at is not None:
+        raise refused(refused.MINTER_REVOKED)
+    if now >= token.expire_time:
+        raise refused(refused.EXPIRED)
+    if new_session and now >= token.new_session_expire_time:
+        raise refused(refused.NO_NEW_SESSIONS)
+    if new_session and token.uses and token.uses_count >= token.uses:
+        raise refused(refused.USED_UP, uses=token.uses)
+
+
+def ephemeral_token_authenticate(*, raw: str) -> EphemeralGrant:
+    """The grant of a raw `auth_tokens/…` token. Raises EphemeralTokenRefused (invalid,
+    revoked, minted with a since revoked access token, expired). Uses are counted when a
+    session starts (`lease_acquire`), not here."""
+    token = None
+    if raw.startswith(EPHEMERAL_PREFIX) and len(raw) <= 200:
+        token = (
+            EphemeralToken.objects.select_related("user", "access_token")
+            .filter(token_hash=_hash_token(raw))
+            .first()
+        )
+    _ephemeral_check(token, now=timezone.now(), new_session=False)
+    return EphemeralGrant(
+        token_id=token.pk,
+        user_id=token.user_id,
+        expire_time=token.expire_time,
+        model=token.model,
+        setup=token.setup,
+        field_mask=tuple(token.field_mask),
+    )
+
+
+def _ephemeral_use(token_id: int, *, user_id: int, now: datetime, new_session: bool) -> None:
+    """Check the token again under a row lock and count a use for a new session."""
+    token = (
+        EphemeralToken.objects.select_for_update()
+        .select_related("user", "access_token")
+        .filter(pk=token_id, user_id=user_id)
+        .first()
+    )
+    _ephemeral_check(token, now=now, new_session=new_session)
+    changes: dict = {"last_used_at": now}
+    if new_session:
+        changes["uses_count"] = F("uses_count") + 1
+    EphemeralToken.objects.filter(pk=token_id).update(**changes)
 
 
 # --- session leases ---------------------------------------------------------------------------
@@ -204,15 +338,22 @@ def lease_acquire(
     client_kind: str,
     conversation_id=None,
     take_over: bool = False,
+    ephemeral_token_id: int | None = None,
 ) -> LeaseGrant:
     """Check the user's quotas, take a lease, start or reopen the conversation.
 
-    Raises ConversationNotFound, ConversationBusy, TooManySessions or DailyAllowanceUsed.
-    `take_over` drops a fresh lease still held on the conversation (its holder was told
-    to end and did not, or its worker died less than LEASE_STALE_AFTER ago).
+    Raises ConversationNotFound, ConversationBusy, TooManySessions, DailyAllowanceUsed or
+    EphemeralTokenRefused. `take_over` drops a fresh lease still held on the conversation
+    (its holder was told to end and did not, or its worker died less than
+    LEASE_STALE_AFTER ago). A session opened with an ephemeral token counts one of its uses
+    (none to resume a conversation), in this transaction: a refusal counts none.
     """
     user = User.objects.select_for_update().get(pk=user_id)  # serialises a user's starts
     now = timezone.now()
+    if ephemeral_token_id is not None:
+        _ephemeral_use(
+            ephemeral_token_id, user_id=user_id, now=now, new_session=conversation_id is None
+        )
     stale_before = now - LEASE_STALE_AFTER
     fresh = SessionLease.objects.filter(user_id=user_id, heartbeat_at__gte=stale_before)
     SessionLease.objects.filter(user_id=user_id, heartbeat_at__lt=stale_before).delete()
@@ -255,6 +396,7 @@ def lease_acquire(
         worker=WORKER,
         client_kind=client_kind,
         heartbeat_at=now,
+        ephemeral_token_id=ephemeral_token_id,
     )
     return LeaseGrant(
         conversation_id=conversation.pk,

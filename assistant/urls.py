@@ -26,4 +26,9 @@ urlpatterns = [
     ),
     path("settings/tokens/", views.token_list, name="token_list"),
     path("settings/tokens/<int:token_id>/revoke/", views.token_revoke, name="token_revoke"),
+    path(
+        "settings/tokens/ephemeral/<int:token_id>/revoke/",
+        views.ephemeral_token_revoke,
+        name="ephemeral_token_revoke",
+    ),
 ]

@@ -40,6 +40,9 @@ def talk(request):
         "emulator": settings.PASTRA_UPSTREAM_IS_EMULATOR,
         "personas": personas.PERSONAS,
         "voices": personas.VOICES,
+        "voiceStyles": personas.VOICE_STYLES,
+        "languages": personas.LANGUAGES,
+        "mediaResolutions": personas.MEDIA_RESOLUTIONS,
     }
     return render(
         request,
@@ -141,6 +144,7 @@ def token_list(request):
         {
             "form": form,
             "tokens": selectors.access_token_list_for_user(user=request.user),
+            "ephemeral_tokens": selectors.ephemeral_token_list_for_user(user=request.user),
             "created": created,
             "raw_token": raw_token,
         },
@@ -154,6 +158,24 @@ def token_revoke(request, token_id):
         messages.success(request, "Token revoked. Clients using it can no longer connect.")
     else:
         messages.info(request, "That token was already revoked or does not exist.")
+    return redirect("assistant:token_list")
+
+
+@login_required
+@require_POST
+def ephemeral_token_revoke(request, token_id):
+    live = services.ephemeral_token_revoke(user=request.user, token_id=token_id)
+    if live is not None:
+        for conversation_id in live:  # sessions open with it end now, on whichever worker
+            try:
+                control.end_sessions(
+                    conversation_id=conversation_id, reason="Its ephemeral token was revoked."
+                )
+            except Exception:  # a down channel layer must not block revoking
+                logger.warning("conv=%s revoke: not signalled", conversation_id, exc_info=True)
+        messages.success(request, "Ephemeral token revoked. Its open sessions are ended.")
+    else:
+        messages.info(request, "That ephemeral token was already revoked or does not exist.")
     return redirect("assistant:token_list")
 
 

@@ -1,4 +1,4 @@
-"""The state one server's sessions share: config, seeded ids, handles, voice, admission, totals.
+"""The state one server's sessions share: config, ids, handles, tokens, voice, admission, totals.
 
 The server creates one `EmulatorContext` and hands it to every session, so sessions never
 reach back into the server. Everything here runs on the server's event loop.
@@ -12,6 +12,7 @@ from .config import EmulatorConfig
 from .resumption import HandleStore
 from .speech import SpeechSynth
 from .stats import Counters
+from .tokens import TokenStore
 
 
 class EmulatorContext:
@@ -26,6 +27,7 @@ class EmulatorContext:
         self.config = config
         self._rng = random.Random(config.seed)
         self.store = HandleStore(config.resumption_ttl, self._rng)
+        self.tokens = TokenStore(self._rng)  # ephemeral tokens minted on this server
         self.speech = SpeechSynth(config.tts)
         self.closed = Counters()
         self._connections = 0

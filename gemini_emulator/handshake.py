@@ -1,4 +1,4 @@
-"""The handshake: judge the API key and turn the `setup` message into a SessionSetup.
+"""The handshake: judge the API key or token and turn the `setup` message into a SessionSetup.
 
 Everything here raises `ProtocolError` (close code and Google's reason) on a bad request and
 sends nothing; the session does the I/O, the admission check and `setupComplete`.
@@ -14,7 +14,9 @@ from urllib.parse import parse_qs
 from . import protocol as p
 from .models import CODE_EXECUTION, FUNCTIONS, GOOGLE_SEARCH, URL_CONTEXT, ModelSpec, model_lookup
 from .resumption import HandleStore, SessionState
+from .rules import check_generation, check_proactivity, media_tokens, turn_coverage
 from .scripts import ToolSet
+from .tokens import TOKEN_PREFIX, AuthToken, TokenStore, apply, credential
 from .vad import DEFAULT_PREFIX_MS, DEFAULT_SILENCE_MS, PREFIX_MS, SILENCE_MS
 
 if TYPE_CHECKING:
@@ -41,6 +43,9 @@ class SessionSetup:
     interrupts: bool = True
     prefix_ms: int = DEFAULT_PREFIX_MS
     silence_ms: int = DEFAULT_SILENCE_MS
+    media_tokens: int = 258  # per video frame, by mediaResolution
+    turn_coverage: str = "TURN_INCLUDES_ONLY_ACTIVITY"
+    token: AuthToken | None = None  # the ephemeral token of a Constrained session
 
 
 def authenticate(request: Request | None, expected: str) -> None:
@@ -58,36 +63,58 @@ def authenticate(request: Request | None, expected: str) -> None:
             key = credential.strip()
     if not key:
         raise p.ProtocolError(p.POLICY, p.REASON_NO_KEY)
-    if expected and not hmac.compare_digest(key.encode(), expected.encode()):
+    # An ephemeral token is not an API key: on the plain endpoint it is refused like a bad
+    # key, as Google did when tokens came as ?key= / x-goog-api-key [OBS protocol doc 1.2].
+    if key.startswith(TOKEN_PREFIX) or (
+        expected and not hmac.compare_digest(key.encode(), expected.encode())
+    ):
         raise p.ProtocolError(p.INVALID_ARGUMENT, p.REASON_BAD_KEY)
 
 
 def read_setup(
-    raw: str | bytes, request: Request | None, api_key: str, version: str
-) -> tuple[ModelSpec, dict[str, Any]]:
-    """The first client message: key, then a `setup` naming a known model → (model, body)."""
+    raw: str | bytes,
+    request: Request | None,
+    api_key: str,
+    version: str,
+    tokens: TokenStore | None = None,
+) -> tuple[ModelSpec, dict[str, Any], AuthToken | None]:
+    """The first client message: key (or, with `tokens`, the Constrained endpoint's token),
+    then a `setup` naming a known model → (model, effective setup body, token)."""
     # Like Google, the upgrade succeeds and the key is judged with the first message;
     # closing before it would make the SDK fail in send() instead of reporting the close.
-    authenticate(request, api_key)
+    token = None
+    if tokens is None:
+        authenticate(request, api_key)
+    else:
+        name = credential(request)
+        if name is None:  # no token (an API key is not enough here) [OBS protocol doc 1.2]
+            raise p.ProtocolError(p.POLICY, p.REASON_NO_KEY)
     kind, body = p.parse_message(raw)
     if kind != "setup":
         raise p.invalid_argument()
+    if tokens is not None:
+        resuming = bool((body.get("sessionResumption") or {}).get("handle"))
+        token = tokens.judge(name, resuming=resuming)
+        body = apply(token, body)
     model_name = body.get("model")
     if not isinstance(model_name, str) or not model_name:
         raise p.invalid_argument()
     spec = model_lookup(model_name)
     if spec is None:
         raise p.ProtocolError(p.POLICY, p.reason_model_not_found(model_name, version))
-    return spec, body
+    return spec, body, token
 
 
 def configure(spec: ModelSpec, body: dict[str, Any], store: HandleStore) -> SessionSetup:
     """Validate the rest of the setup against the model; attach new or resumed state."""
-    modality = _modality(body.get("generationConfig") or {}, spec)
-    _check_proactivity(body.get("proactivity"), spec)
+    generation = body.get("generationConfig") or {}
+    modality = _modality(generation, spec)
+    check_generation(generation, spec)
+    check_proactivity(body.get("proactivity"), spec)
     tools = load_tools(body.get("tools") or [], spec)
     system_instruction = body.get("systemInstruction")
-    manual_vad, interrupts, prefix_ms, silence_ms = _realtime(body.get("realtimeInputConfig") or {})
+    realtime = body.get("realtimeInputConfig") or {}
+    manual_vad, interrupts, prefix_ms, silence_ms = _realtime(realtime)
     history_config = body.get("historyConfig") or {}
     resumption = body.get("sessionResumption")
     return SessionSetup(
@@ -99,6 +126,8 @@ def configure(spec: ModelSpec, body: dict[str, Any], store: HandleStore) -> Sess
         interrupts=interrupts,
         prefix_ms=prefix_ms,
         silence_ms=silence_ms,
+        media_tokens=media_tokens(generation),
+        turn_coverage=turn_coverage(realtime, spec),
         input_transcription=body.get("inputAudioTranscription") is not None,
         output_transcription=body.get("outputAudioTranscription") is not None,
         history_config=bool(history_config.get("initialHistoryInClientContent")),
@@ -142,18 +171,7 @@ def _modality(generation: dict[str, Any], spec: ModelSpec) -> str:
         raise p.invalid_argument()
     if modality not in spec.modalities:
         raise p.ProtocolError(p.INVALID_ARGUMENT, p.REASON_NO_VOICES)
-    if generation.get("enableAffectiveDialog") and not spec.affective_dialog:
-        raise p.invalid_argument()
     return modality
-
-
-def _check_proactivity(proactivity: Any, spec: ModelSpec) -> None:
-    if proactivity is None:
-        return
-    if spec.proactivity == "unsupported":
-        raise p.invalid_argument()
-    if spec.proactivity == "always" and proactivity.get("proactiveAudio") is False:
-        raise p.invalid_argument()
 
 
 def _realtime(config: dict[str, Any]) -> tuple[bool, bool, int, int]:

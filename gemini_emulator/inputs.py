@@ -15,7 +15,9 @@ from typing import Any
 from . import protocol as p
 from .config import EmulatorConfig
 from .handshake import SessionSetup, load_tools
+from .rules import ALL_INPUT, ONLY_ACTIVITY
 from .scripts import Command, parse_command
+from .signals import ACTIVITY_END, ACTIVITY_START, Signals
 from .stats import Counters
 from .turns import Job, TurnRunner
 from .usage import prompt_tokens
@@ -26,6 +28,7 @@ _SCHEDULING = ("SCHEDULING_UNSPECIFIED", "SILENT", "WHEN_IDLE", "INTERRUPT")
 _SCHEDULING_PROTO = (
     "type.googleapis.com/google.ai.generativelanguage.v1beta.FunctionResponse.Scheduling"
 )
+INTERIM_EVERY = 0.5  # seconds of speech between interimInputTranscription updates
 
 
 class Inputs:
@@ -40,10 +43,16 @@ class Inputs:
         *,
         goaway: Callable[[], None],
         finish: Callable[[int, str], None],
+        signals: Signals | None = None,
     ) -> None:
         self.setup = setup
         self.counters = counters
         self.turns = turns
+        self.signals = signals or Signals()
+        live = setup.model.live_signals
+        self._voice_activity = live and not setup.manual_vad
+        self._interims = live and setup.input_transcription
+        self._next_interim = INTERIM_EVERY
         self._goaway = goaway
         self._finish = finish
         self._vad = (
@@ -53,6 +62,7 @@ class Inputs:
         )
         self._prefill: str | None = None
         self._frames_pending = 0
+        self._frames_active = 0  # frames that arrived during user activity
         self._audio_pending = 0.0
         self._activity = False
         self._activity_seconds = 0.0
@@ -138,22 +148,39 @@ class Inputs:
             if not self._activity:  # audio outside activityStart/activityEnd
                 raise p.invalid_argument()
             self._activity_seconds += seconds
+            self._interim(self._activity_seconds)
             return
         assert self._vad is not None
         for event in self._vad.feed(pcm, rate):
             self._on_vad_event(event)
+        self._interim(self._vad.speech_seconds)
 
     def _on_vad_event(self, event: tuple) -> None:
         if event[0] == START:
+            self._next_interim = INTERIM_EVERY
+            if self._voice_activity:
+                self.signals.voice_activity(ACTIVITY_START, event[1])
             if self.setup.interrupts:
                 self.turns.interrupt()
         else:
+            if self._voice_activity:
+                self.signals.voice_activity(ACTIVITY_END, event[2])
             self._audio_turn(event[1])
+
+    def _interim(self, seconds: float) -> None:
+        """interimInputTranscription (3.8): the running `(speech N.N s)` every 0.5 s of speech."""
+        seconds = round(seconds, 3)  # sums of 0.1 s chunks: 0.49999... is 0.5
+        if self._interims and seconds >= self._next_interim:
+            self.signals.interim(f"(speech {seconds:.1f} s)")
+            self._next_interim = (seconds // INTERIM_EVERY + 1) * INTERIM_EVERY
 
     def _on_video(self, blob: dict[str, Any], path: str) -> None:
         p.b64decode(blob.get("data"), path)
         self.counters.video_frames += 1
         self._frames_pending += 1
+        in_activity = self._activity if self._vad is None else self._vad.in_speech
+        if in_activity:
+            self._frames_active += 1
 
     def _audio_stream_end(self) -> None:
         if self._vad is not None:
@@ -167,6 +194,7 @@ class Inputs:
             return
         self._activity = True
         self._activity_seconds = 0.0
+        self._next_interim = INTERIM_EVERY
         if self.setup.interrupts:
             self.turns.interrupt()
 
@@ -249,9 +277,10 @@ class Inputs:
             return
         if interrupt:
             self.turns.interrupt()
-        if command.kind == "plain":  # plain replies acknowledge video frames
-            command = Command("say", text=self._with_frames(command.text))
-        self.turns.enqueue(Job(command, history_before, self._take_prompt(text)))
+        if command.kind in ("plain", "url"):  # plain replies acknowledge video frames
+            kind = "say" if command.kind == "plain" else "url"
+            command = Command(kind, text=self._with_frames(command.text), args=command.args)
+        self.turns.enqueue(Job(command, history_before, self._take_prompt(text, 0.0)))
 
     def _audio_turn(self, seconds: float) -> None:
         state = self.setup.state
@@ -259,19 +288,30 @@ class Inputs:
         history_before = state.user_turns()
         state.history.append(("user", transcript))
         reply = self._with_frames(f"I heard {seconds:.1f} seconds of audio.")
-        job = Job(Command("say", text=reply), history_before, self._take_prompt(""), transcript)
-        self.turns.enqueue(job)
+        prompt = self._take_prompt("", seconds)
+        self.turns.enqueue(Job(Command("say", text=reply), history_before, prompt, transcript))
+
+    def _turn_frames(self) -> int:
+        """Video frames this turn includes: `turnCoverage` TURN_INCLUDES_ONLY_ACTIVITY counts
+        only those sent during activity (speech, or activityStart..activityEnd); the other two
+        settings count every frame since the previous turn (google-genai 3.6.1 TurnCoverage)."""
+        if self.setup.turn_coverage == ONLY_ACTIVITY:
+            return self._frames_active
+        return self._frames_pending
 
     def _with_frames(self, text: str) -> str:
-        frames = self._frames_pending
+        frames = self._turn_frames()
         if not frames:
             return text
         return f"{text} (I saw {frames} frame{'' if frames == 1 else 's'})"
 
-    def _take_prompt(self, text: str) -> dict[str, int]:
-        prompt = prompt_tokens(text, self._audio_pending, self._frames_pending)
+    def _take_prompt(self, text: str, activity_seconds: float) -> dict[str, int]:
+        # Audio tokens: TURN_INCLUDES_ALL_INPUT counts all audio since the last turn, silence
+        # included; the others only the activity (the utterance itself).
+        audio = self._audio_pending if self.setup.turn_coverage == ALL_INPUT else activity_seconds
+        prompt = prompt_tokens(text, audio, self._turn_frames(), self.setup.media_tokens)
         self._audio_pending = 0.0
-        self._frames_pending = 0
+        self._frames_pending = self._frames_active = 0
         return prompt
 
 

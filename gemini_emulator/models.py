@@ -31,6 +31,15 @@ class ModelSpec:
     # `proactivity`: "supported", "unsupported" (setting it fails) or "always" (false fails).
     proactivity: str = "unsupported"
     affective_dialog: bool = False
+    # `generationConfig.thinkingConfig` accepted (2.5: thinkingBudget; 3.1: thinkingLevel).
+    thinking_config: bool = True
+    # `realtimeInputConfig.turnCoverage` when unset or TURN_COVERAGE_UNSPECIFIED.
+    turn_coverage: str = "TURN_INCLUDES_ONLY_ACTIVITY"
+    # The newest server signals: `interactionStatus` with every `turnComplete`,
+    # `interimInputTranscription` while the user speaks, `voiceActivity` messages.
+    live_signals: bool = False
+    # `thought: true` text parts before each reply (the extended-thinking variant).
+    thoughts: bool = False
 
     @property
     def bundled(self) -> bool:
@@ -41,28 +50,32 @@ AUDIO_ONLY = frozenset({"AUDIO"})
 
 # gemini-3.8-live: the model page and its migration notes (ai.google.dev, Sept 2026): code
 # execution "Not supported", URL context not supported, search grounding and function calling
-# supported (NON_BLOCKING by default), proactive audio always on.
+# supported (NON_BLOCKING by default), proactive audio always on (false is an error),
+# `thinkingConfig` not supported ("omit it"), affective dialog removed, turn coverage
+# defaults to TURN_INCLUDES_AUDIO_ACTIVITY_AND_ALL_VIDEO.
 _GEMINI_38_TOOLS = frozenset({FUNCTIONS, GOOGLE_SEARCH})
+ALL_VIDEO = "TURN_INCLUDES_AUDIO_ACTIVITY_AND_ALL_VIDEO"
+# The signals google-genai 3.6.1 types.py parses (LiveServerContent.interaction_status,
+# .interim_input_transcription, LiveServerMessage.voice_activity); the emulator sends them
+# from the current model only (3.8 migration notes, Sept 2026: "sent with turnComplete").
+_GEMINI_38 = {
+    "style": "3",
+    "modalities": AUDIO_ONLY,
+    "tools": _GEMINI_38_TOOLS,
+    "function_calling": "nonblocking-default",
+    "media_chunks": False,
+    "proactivity": "always",
+    "thinking_config": False,
+    "turn_coverage": ALL_VIDEO,
+    "live_signals": True,
+}
 
 _MODELS = [
-    ModelSpec(
-        name="gemini-3.8-live",
-        style="3",
-        modalities=AUDIO_ONLY,
-        tools=_GEMINI_38_TOOLS,
-        function_calling="nonblocking-default",
-        media_chunks=False,
-        proactivity="always",
-    ),
-    ModelSpec(
-        name="gemini-3.8-live-extended-thinking",
-        style="3",
-        modalities=AUDIO_ONLY,
-        tools=_GEMINI_38_TOOLS,
-        function_calling="nonblocking-default",
-        media_chunks=False,
-        proactivity="always",
-    ),
+    ModelSpec(name="gemini-3.8-live", **_GEMINI_38),
+    # The extended-thinking variant (same page) reasons before it answers: thought parts.
+    ModelSpec(name="gemini-3.8-live-extended-thinking", thoughts=True, **_GEMINI_38),
+    # gemini-3.1-flash-live-preview model page (ai.google.dev, Mar 2026): thinkingLevel,
+    # sync-only functions, turn coverage default TURN_INCLUDES_AUDIO_ACTIVITY_AND_ALL_VIDEO.
     ModelSpec(
         name="gemini-3.1-flash-live-preview",
         style="3",
@@ -71,7 +84,11 @@ _MODELS = [
         function_calling="sync-only",
         media_chunks=False,
         client_content_needs_history_config=True,
+        turn_coverage=ALL_VIDEO,
     ),
+    # 2.5 native audio (Live API capabilities guide, ai.google.dev, 2025): thinkingBudget,
+    # proactive audio and affective dialog; turn coverage default TURN_INCLUDES_ONLY_ACTIVITY
+    # (google-genai 3.6.1 types.py, TurnCoverage).
     *(
         ModelSpec(
             name=name,

@@ -265,6 +265,7 @@ def content_text(content: Any) -> str:
 
 def duration_text(seconds: float) -> str:
     """A protobuf Duration in JSON form: "50s", "1.500s"."""
+    seconds = round(seconds, 3)
     if seconds == int(seconds):
         return f"{int(seconds)}s"
     return f"{seconds:.3f}s"

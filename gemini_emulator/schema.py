@@ -2,6 +2,10 @@
 
 `protocol.normalize_message` walks these tables; a name missing here is an unknown field.
 Message names are the proto types quoted in Google's "Invalid value" close reasons.
+Every field google-genai 3.6.1 can send in Gemini-API mode is here (its `_live_converters.py`
+`_LiveConnectConfig_to_mldev`, `_Tool_to_mldev`, `_Part_to_mldev` and the pydantic types they
+pass through unchanged; `tests/emulator/test_sdk_fields.py` walks them), so no valid SDK
+setup is refused as unknown.
 """
 
 from __future__ import annotations
@@ -36,7 +40,10 @@ def _p(name: str) -> str:
 
 
 BLOB = Msg(_p("Blob"), {"mimeType": LEAF, "data": LEAF, "displayName": LEAF})
-FUNCTION_CALL = Msg(_p("FunctionCall"), {"id": LEAF, "name": LEAF, "args": STRUCT})
+FUNCTION_CALL = Msg(
+    _p("FunctionCall"),
+    {"id": LEAF, "name": LEAF, "args": STRUCT, "partialArgs": STRUCT, "willContinue": LEAF},
+)
 FUNCTION_RESPONSE = Msg(
     _p("FunctionResponse"),
     {
@@ -55,15 +62,30 @@ PART = Msg(
         "thought": LEAF,
         "thoughtSignature": LEAF,
         "inlineData": BLOB,
-        "fileData": Msg(_p("FileData"), {"mimeType": LEAF, "fileUri": LEAF}),
+        "fileData": Msg(_p("FileData"), {"mimeType": LEAF, "fileUri": LEAF, "displayName": LEAF}),
         "functionCall": FUNCTION_CALL,
         "functionResponse": FUNCTION_RESPONSE,
-        "executableCode": Msg(_p("ExecutableCode"), {"language": LEAF, "code": LEAF}),
-        "codeExecutionResult": Msg(_p("CodeExecutionResult"), {"outcome": LEAF, "output": LEAF}),
-        "videoMetadata": STRUCT,
-        "partMetadata": STRUCT,
-        "mediaResolution": STRUCT,
-    },
+        "executableCode": Msg(_p("ExecutableCode"), {"language": LEAF, "code": LEAF, "id": LEAF}),
+        "codeExecutionResult": Msg(
+            _p("CodeExecutionResult"), {"outcome": LEAF, "output": LEAF, "id": LEAF}
+        ),
+    }
+    | dict.fromkeys(
+        (
+            "videoMetadata",
+            "partMetadata",
+            "mediaResolution",
+            "toolCall",
+            "toolResponse",
+            "audioTranscription",
+            "mediaProcessing",
+            "speechMetadata",
+            "documentMetadata",
+            "spreadsheetMetadata",
+            "audioMetadata",
+        ),
+        STRUCT,
+    ),
 )
 CONTENT = Msg(_p("Content"), {"role": LEAF, "parts": Rep(PART)})
 FUNCTION_DECLARATION = Msg(
@@ -89,6 +111,7 @@ TOOL = Msg(
         "googleMaps": STRUCT,
         "computerUse": STRUCT,
         "fileSearch": STRUCT,
+        "mcpServers": STRUCT,
     },
 )
 SPEECH_CONFIG = Msg(
@@ -99,6 +122,7 @@ SPEECH_CONFIG = Msg(
             {
                 "prebuiltVoiceConfig": Msg(_p("PrebuiltVoiceConfig"), {"voiceName": LEAF}),
                 "replicatedVoiceConfig": STRUCT,
+                "voice": LEAF,
             },
         ),
         "languageCode": LEAF,
@@ -137,6 +161,9 @@ GENERATION_CONFIG = Msg(
         "responseJsonSchema": STRUCT,
         "routingConfig": STRUCT,
         "imageConfig": STRUCT,
+        "modelSelectionConfig": STRUCT,
+        "responseFormat": STRUCT,
+        "audioTranscriptionConfig": STRUCT,
     },
 )
 REALTIME_INPUT_CONFIG = Msg(
@@ -154,6 +181,8 @@ REALTIME_INPUT_CONFIG = Msg(
         ),
         "activityHandling": LEAF,
         "turnCoverage": LEAF,
+        # google-genai 3.6.1 types.py RealtimeInputConfig (sent as is, snake_case).
+        "interimTranscriptTimestampEnabled": LEAF,
     },
 )
 SETUP = Msg(

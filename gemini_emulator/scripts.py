@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
 
+from .protocol import compact_json
+
 LONG_SECONDS = 10.0
 LONG_TEXT = (
     "This is a long answer from the Gemini Live emulator. It keeps talking for about ten "
@@ -22,12 +24,23 @@ _WEATHER = re.compile(r"weather\s+in\s+([^.,;:!?\n]+)", re.IGNORECASE)
 _COMPUTE = re.compile(r"^compute\s+(.+)$", re.IGNORECASE | re.DOTALL)
 _SEARCH = re.compile(r"^search\s+(?:for\s+)?(.+?)[.?!]*$", re.IGNORECASE | re.DOTALL)
 _CLOSE = re.compile(r"^/close(?:\s+(\d+))?(?:\s+(.*))?$", re.IGNORECASE | re.DOTALL)
+_URL = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)]", re.IGNORECASE)
+# Turns that end without model content, with a `turnCompleteReason` (google-genai 3.6.1
+# types.py TurnCompleteReason); `/wait` also sets `waitingForInput` (SPEC section 6).
+END_TURNS = {
+    "/refuse": "PROHIBITED_INPUT_CONTENT",
+    "/wait": "NEED_MORE_INPUT",
+    "/reject": "RESPONSE_REJECTED",
+    "/malformed": "MALFORMED_FUNCTION_CALL",
+}
 
 
 @dataclass(frozen=True)
 class Command:
     """What a user text asks for. `kind` is one of: goaway, close, long, history, call,
-    compute, search, plain (`You said: ...`), say (any other fixed reply)."""
+    compute, search, plain (`You said: ...`), url (plain, plus urlContextMetadata for the
+    URLs in `args`), end (no content; `text` is the turnCompleteReason), say (any other
+    fixed reply)."""
 
     kind: str
     text: str = ""
@@ -52,6 +65,8 @@ def parse_command(text: str, tools: ToolSet) -> Command:
         return Command("long", text=LONG_TEXT)
     if lowered == "/history":
         return Command("history")
+    if lowered in END_TURNS:
+        return Command("end", text=END_TURNS[lowered])
     match = _CALL.match(stripped)
     if match:
         name, raw_args = match.group(1), match.group(2).strip()
@@ -79,7 +94,20 @@ def parse_command(text: str, tools: ToolSet) -> Command:
         return Command("search", text=match.group(1).strip())
     if not stripped:
         return Command("plain", text="You said nothing.")
+    urls = _URL.findall(stripped) if tools.url_context else []
+    if urls:
+        return Command("url", text=f"You said: {stripped}", args=list(dict.fromkeys(urls)))
     return Command("plain", text=f"You said: {stripped}")
+
+
+def url_context_metadata(urls: list[str]) -> dict[str, Any]:
+    """`urlContextMetadata` for URLs the urlContext tool "retrieved" (never fetched)."""
+    return {
+        "urlMetadata": [
+            {"retrievedUrl": url, "urlRetrievalStatus": "URL_RETRIEVAL_STATUS_SUCCESS"}
+            for url in urls
+        ]
+    }
 
 
 def _sendable_close_code(code: int) -> bool:
@@ -198,3 +226,26 @@ def grounding_metadata(query: str, answer: str) -> dict[str, Any]:
             }
         ],
     }
+
+
+# --- reply text ---------------------------------------------------------------------------
+def returned_text(name: str, response: dict[str, Any]) -> str:
+    result = response.get("response")
+    return f"{name} returned {compact_json({} if result is None else result)}"
+
+
+def split_words(text: str, pieces: int) -> list[str]:
+    """Cut text at spaces into `pieces` deltas (some may be empty) that concatenate to it."""
+    words = text.split(" ")
+    buckets: list[list[str]] = [[] for _ in range(max(1, pieces))]
+    for index, word in enumerate(words):
+        buckets[index * len(buckets) // len(words)].append(word)
+    out, started = [], False
+    for bucket in buckets:
+        if not bucket:
+            out.append("")
+            continue
+        joined = " ".join(bucket)
+        out.append(" " + joined if started else joined)
+        started = True
+    return out

@@ -1,4 +1,5 @@
-"""The WebSocket server: binding, routing, GET /stats; plus a thread runner for sync tests."""
+"""The server: binding, routing (Live paths, GET /stats, POST /v1alpha/auth_tokens), TLS;
+plus a thread runner for sync tests."""
 
 from __future__ import annotations
 
@@ -12,10 +13,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from . import protocol as p
+from . import rest
 from .config import EmulatorConfig
 from .context import EmulatorContext
 from .session import Session
@@ -86,6 +86,7 @@ class EmulatorServer:
             self.config.host,
             self.config.port,
             process_request=self._process_request,
+            create_connection=rest.BodyConnection,
             compression=None,
             max_size=MAX_MESSAGE_BYTES,
             ssl=self._ssl_context(),
@@ -129,15 +130,21 @@ class EmulatorServer:
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.partition("?")[0]
+        if rest.AUTH_TOKENS_PATH.match(path):
+            return rest.auth_tokens(connection, request, self.context.tokens, self.config.api_key)
+        if request.method != "GET":
+            return rest.not_found()
         if path.lstrip("/") == "stats":
-            return _json_response(200, self.stats())
+            return rest.json_response(200, self.stats())
         if LIVE_PATH.match(path):
             return None
-        return _json_response(404, {"error": {"code": 404, "status": "NOT_FOUND"}})
+        return rest.not_found()
 
     async def _handle(self, ws: ServerConnection) -> None:
         match = LIVE_PATH.match(ws.request.path.partition("?")[0]) if ws.request else None
-        session = Session(self.context, ws, match.group(1) if match else "v1beta")
+        version = match.group(1) if match else "v1beta"
+        constrained = bool(match) and match.group(2) == "BidiGenerateContentConstrained"
+        session = Session(self.context, ws, version, constrained=constrained)
         self.sessions.add(session)
         try:
             await session.run()  # gives back its handle, admission and counters on the way out
@@ -150,20 +157,6 @@ def _host_for_url(host: str) -> str:
     if host in ("", "0.0.0.0"):  # noqa: S104 - only formats a URL
         return "127.0.0.1"
     return f"[{host}]" if ":" in host else host
-
-
-def _json_response(status: int, body: Any) -> Response:
-    data = p.dumps(body)
-    headers = Headers(
-        [
-            ("Content-Type", "application/json"),
-            ("Content-Length", str(len(data))),
-            ("Cache-Control", "no-store"),
-            ("Connection", "close"),
-        ]
-    )
-    reasons = {200: "OK", 404: "Not Found"}
-    return Response(status, reasons.get(status, ""), headers, data)
 
 
 class EmulatorThread:

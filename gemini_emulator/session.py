@@ -1,13 +1,14 @@
-"""One connection's lifecycle: handshake, its three tasks, the lifetime timer and the close.
+"""One connection's lifecycle: handshake, its tasks, the lifetime timers and the close.
 
-Three tasks per connection, all owned by `Session.run`: the reader (client messages, handed
+Tasks per connection, all owned by `Session.run`: the reader (client messages, handed
 to `Inputs`; it never blocks on model output), the responder (`TurnRunner.run`: runs queued
-model turns one at a time, so every turn's messages go out in order) and the lifetime
-timer. A turn runs in its own task so that barge-in is a `cancel()`; the responder then
-sends `interrupted` and `turnComplete`. Any task may decide the connection's end by calling
-`_finish(code, reason)`; `run` then cancels everything and sends the close frame, so nothing
-is sent after that decision. Shared state comes from the `EmulatorContext`; this module
-never imports the server.
+model turns one at a time, so every turn's messages go out in order), the signals sender
+(`voiceActivity`, interim transcripts), the lifetime timer and, for a session opened with
+an ephemeral token, its expiry. A turn runs in its own task so that barge-in is a
+`cancel()`; the responder then sends `interrupted` and `turnComplete`. Any task may decide
+the connection's end by calling `_finish(code, reason)`; `run` then cancels everything and
+sends the close frame, so nothing is sent after that decision. Shared state comes from the
+`EmulatorContext`; this module never imports the server.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from .handshake import SessionSetup, configure, read_setup
 from .inputs import Inputs
 from .models import ModelSpec
 from .resumption import SessionState
+from .signals import Signals
 from .stats import Counters
+from .tokens import REASON_TOKEN_EXPIRED
 from .turns import TurnRunner
 
 if TYPE_CHECKING:
@@ -36,11 +39,14 @@ logger = logging.getLogger(__name__)
 class Session:
     """The emulated model behind one WebSocket connection."""
 
-    def __init__(self, context: EmulatorContext, ws: ServerConnection, version: str) -> None:
+    def __init__(
+        self, context: EmulatorContext, ws: ServerConnection, version: str, *, constrained=False
+    ) -> None:
         self.context = context
         self.config = context.config
         self.ws = ws
         self.version = version
+        self.constrained = constrained  # BidiGenerateContentConstrained: an ephemeral token
         self.id = context.next_connection_id()
         self.counters = Counters()
         self.model: ModelSpec | None = None
@@ -53,6 +59,7 @@ class Session:
         self._goaway_task: asyncio.Task | None = None
         self._turns: TurnRunner | None = None
         self._inputs: Inputs | None = None
+        self._signals = Signals()
 
     @property
     def closing(self) -> bool:
@@ -90,8 +97,11 @@ class Session:
         self._done = asyncio.get_running_loop().create_future()
         self._spawn(self._reader())
         self._spawn(self._turns.run())
+        self._spawn(self._signals.run(self._send))
         if self.config.connection_seconds > 0:
             self._spawn(self._lifetime())
+        if self.setup is not None and self.setup.token is not None:
+            self._spawn(self._token_expiry(self.setup.token))
         try:
             outcome = await asyncio.shield(self._done)
         finally:
@@ -157,6 +167,12 @@ class Session:
         await asyncio.sleep(total - notice)
         await self._goaway(notice)
 
+    async def _token_expiry(self, token) -> None:
+        """An ephemeral token's expireTime also ends the sessions it opened (Google "may
+        preemptively close the session after this time")."""
+        await asyncio.sleep(self.context.tokens.seconds_left(token))
+        self._finish(p.POLICY, REASON_TOKEN_EXPIRED)
+
     def _goaway_soon(self) -> None:
         """`/goaway`: goAway now, the close a second later (once per connection)."""
         if self._goaway_task is None:
@@ -173,16 +189,23 @@ class Session:
         limit = self.config.connection_seconds or None
         async with asyncio.timeout(limit):
             raw = await self.ws.recv()
-        self.model, body = read_setup(raw, self.ws.request, self.config.api_key, self.version)
+        tokens = self.context.tokens if self.constrained else None
+        self.model, body, token = read_setup(
+            raw, self.ws.request, self.config.api_key, self.version, tokens
+        )
         setup = configure(self.model, body, self.context.store)
         self.state = setup.state
         if not self.context.admit():
             reason = p.reason_resource_exhausted(self.context.trace_id())
             raise p.ProtocolError(p.INTERNAL, reason)
         self.ready = True
+        if token is not None:
+            setup.token = token
+            if not (body.get("sessionResumption") or {}).get("handle"):
+                token.consume()  # resuming a session is not a use
         setup.state.owner = self
         self.setup = setup
-        self._turns = TurnRunner(self.context, setup, self.counters, self._send)
+        self._turns = TurnRunner(self.context, setup, self.counters, self._send, self._signals)
         self._inputs = Inputs(
             setup,
             self.config,
@@ -190,6 +213,7 @@ class Session:
             self._turns,
             goaway=self._goaway_soon,
             finish=self._finish,
+            signals=self._signals,
         )
         self.counters.setups += 1
         await self._send({"setupComplete": {}})

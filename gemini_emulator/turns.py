@@ -2,7 +2,8 @@
 
 `TurnRunner.run` is the connection's responder task. Each turn runs in a task of its own so
 that barge-in is a `cancel()`; the responder then sends `interrupted`, cancels the turn's
-open calls and ends the turn with `turnComplete` (+usage) and a fresh resumption handle.
+open calls and ends the turn with `turnComplete` (+usage, + `interactionStatus` on models
+with live signals) and a fresh resumption handle.
 """
 
 from __future__ import annotations
@@ -17,12 +18,23 @@ from typing import Any
 from . import protocol as p
 from .context import EmulatorContext
 from .handshake import SessionSetup
-from .scripts import LONG_SECONDS, Command, clean_expression, evaluate, grounding_metadata
+from .scripts import (
+    LONG_SECONDS,
+    Command,
+    clean_expression,
+    evaluate,
+    grounding_metadata,
+    returned_text,
+    split_words,
+    url_context_metadata,
+)
+from .signals import Signals
 from .speech import BYTES_PER_SECOND
 from .stats import Counters
 from .usage import usage_metadata
 
 OUTPUT_MIME = "audio/pcm;rate=24000"
+THOUGHT = "Thinking about how best to answer this."
 _CANCELLED_MEMORY = 256
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -41,10 +53,20 @@ class Job:
 class Turn:
     """A running model turn: what went out so far, which calls it issued."""
 
-    __slots__ = ("audio_started", "calls", "completed", "job", "out_audio", "out_text", "spoken")
+    __slots__ = (
+        "audio_started",
+        "calls",
+        "completed",
+        "job",
+        "out_audio",
+        "out_text",
+        "spoken",
+        "thoughts",
+    )
 
     def __init__(self, job: Job) -> None:
         self.job = job
+        self.thoughts = 0  # characters of thought parts
         self.calls: list[str] = []
         self.spoken: list[str] = []
         self.out_audio = 0.0
@@ -61,9 +83,15 @@ class TurnRunner:
     """
 
     def __init__(
-        self, context: EmulatorContext, setup: SessionSetup, counters: Counters, send: Send
+        self,
+        context: EmulatorContext,
+        setup: SessionSetup,
+        counters: Counters,
+        send: Send,
+        signals: Signals | None = None,
     ) -> None:
         self.context = context
+        self.signals = signals
         self.config = context.config
         self.setup = setup
         self.counters = counters
@@ -115,7 +143,7 @@ class TurnRunner:
             del self._nonblocking[call_id]
         if self.turn is not None and call_id in self.turn.calls:
             self.turn.calls.remove(call_id)  # answered: no longer cancellable
-        text = _returned(name, response)
+        text = returned_text(name, response)
         self.setup.state.history.append(("function", text))
         if scheduling == "SILENT":
             return
@@ -154,11 +182,19 @@ class TurnRunner:
     async def _run_turn(self, turn: Turn) -> None:
         job = turn.job
         if job.transcript is not None and self.setup.input_transcription:
+            if self.signals is not None:  # interim updates and ACTIVITY_END go first
+                await self.signals.flushed()
             await self._send_content({"inputTranscription": {"text": job.transcript}})
         if self.config.reply_delay:
             await asyncio.sleep(self.config.reply_delay)
         command = job.command
         kind = command.kind
+        if kind == "end":  # no model content; the reason rides on turnComplete
+            await self._end_turn(turn, reason=command.text)
+            return
+        if self.setup.model.thoughts:  # extended thinking: a thought part before the reply
+            await self._send_content({"modelTurn": {"parts": [{"text": THOUGHT, "thought": True}]}})
+            turn.thoughts += len(THOUGHT)
         if kind == "say":
             await self._say(turn, command.text)
         elif kind == "long":
@@ -171,6 +207,9 @@ class TurnRunner:
             await self._compute(turn, command.text)
         elif kind == "search":
             await self._search(turn, command.text)
+        elif kind == "url":
+            await self._say(turn, command.text)
+            await self._send_content({"urlContextMetadata": url_context_metadata(command.args)})
         await self._complete(turn)
 
     # --- what a turn sends -----------------------------------------------------------------
@@ -179,7 +218,7 @@ class TurnRunner:
         if turn.spoken:
             text = " " + text
         if self.setup.modality == "TEXT":
-            for piece in _split_words(text, max(1, math.ceil(len(text.split()) / 4))):
+            for piece in split_words(text, max(1, math.ceil(len(text.split()) / 4))):
                 if not piece:
                     continue
                 await self._send_content({"modelTurn": {"parts": [{"text": piece}]}})
@@ -190,7 +229,7 @@ class TurnRunner:
         pcm = await self.context.speech.render(text.strip(), seconds)
         step = max(2, BYTES_PER_SECOND * self.config.chunk_ms // 1000)
         chunks = [pcm[offset : offset + step] for offset in range(0, len(pcm), step)] or [pcm]
-        deltas = _split_words(text, len(chunks))
+        deltas = split_words(text, len(chunks))
         bundled = self.setup.model.bundled
         for chunk, delta in zip(chunks, deltas, strict=True):
             part = {"inlineData": {"mimeType": OUTPUT_MIME, "data": p.b64encode(chunk)}}
@@ -237,7 +276,10 @@ class TurnRunner:
         call = {"id": call_id, "name": name, "args": args}
         await self._send({"toolCall": {"functionCalls": [call]}})
         if self.config.tool_call_turn_complete:
-            await self._send_content({"turnComplete": True})
+            content: dict[str, Any] = {"turnComplete": True}
+            if self.setup.model.live_signals:  # waiting on the client, or the turn goes on
+                content["interactionStatus"] = "IDLE" if blocking else "IN_PROGRESS"
+            await self._send_content(content)
         if future is None:
             await self._say(turn, f"Calling {name}.")
             return
@@ -245,7 +287,7 @@ class TurnRunner:
         # on barge-in the id stays in _blocking so that _end_interrupted cancels it.
         response = await future
         turn.calls.remove(call_id)
-        text = _returned(name, response)
+        text = returned_text(name, response)
         self.setup.state.history.append(("function", text))
         await self._say(turn, text)
 
@@ -312,34 +354,24 @@ class TurnRunner:
             await self._send({"toolCallCancellation": {"ids": cancelled}})
         await self._end_turn(turn)
 
-    async def _end_turn(self, turn: Turn) -> None:
+    async def _end_turn(self, turn: Turn, reason: str | None = None) -> None:
         state = self.setup.state
         state.history.append(("model", "".join(turn.spoken).strip()))
         self.counters.turns += 1
-        usage = usage_metadata(turn.job.prompt, self.setup.modality, turn.out_audio, turn.out_text)
-        await self._send({"serverContent": {"turnComplete": True}, "usageMetadata": usage})
+        usage = usage_metadata(
+            turn.job.prompt, self.setup.modality, turn.out_audio, turn.out_text, turn.thoughts
+        )
+        content: dict[str, Any] = {"turnComplete": True}
+        if reason is not None:
+            content["turnCompleteReason"] = reason
+            if reason == "NEED_MORE_INPUT":
+                content["waitingForInput"] = True
+        if self.setup.model.live_signals:
+            # IDLE: all processing done; IN_PROGRESS: more output follows without new input
+            # (a queued turn: a WHEN_IDLE or INTERRUPT tool result, input queued meanwhile).
+            # A NON_BLOCKING call waiting for the client's response is the client's move: IDLE.
+            content["interactionStatus"] = "IN_PROGRESS" if self._jobs else "IDLE"
+        await self._send({"serverContent": content, "usageMetadata": usage})
         if self.setup.resumable:
             handle = self.context.store.issue(state)
             await self._send({"sessionResumptionUpdate": {"newHandle": handle, "resumable": True}})
-
-
-def _returned(name: str, response: dict[str, Any]) -> str:
-    result = response.get("response")
-    return f"{name} returned {p.compact_json({} if result is None else result)}"
-
-
-def _split_words(text: str, pieces: int) -> list[str]:
-    """Cut text at spaces into `pieces` deltas (some may be empty) that concatenate to it."""
-    words = text.split(" ")
-    buckets: list[list[str]] = [[] for _ in range(max(1, pieces))]
-    for index, word in enumerate(words):
-        buckets[index * len(buckets) // len(words)].append(word)
-    out, started = [], False
-    for bucket in buckets:
-        if not bucket:
-            out.append("")
-            continue
-        joined = " ".join(bucket)
-        out.append(" " + joined if started else joined)
-        started = True
-    return out

@@ -32,7 +32,9 @@ def frame_rms(frame: bytes) -> float:
 
 
 class EnergyVAD:
-    """Detects start and end of speech; `feed` returns ("start",) / ("end", seconds) events.
+    """Detects start and end of speech; `feed` returns ("start", offset) / ("end", seconds,
+    offset) events, offsets in seconds of audio since the stream began (speech start, last
+    speech frame's end).
 
     Start is committed after `prefix_ms` of consecutive loud frames; end after
     `silence_ms` of quiet frames. The reported duration runs from the first loud frame to
@@ -94,7 +96,7 @@ class EnergyVAD:
             self._speech_start = self._candidate_start
             self._speech_end = self._now_ms
             self._quiet_ms = 0
-            return (START,)
+            return (START, self._speech_start / 1000)
         if loud:
             self._speech_end = self._now_ms
             self._quiet_ms = 0
@@ -104,9 +106,14 @@ class EnergyVAD:
             return self._end()
         return None
 
+    @property
+    def speech_seconds(self) -> float:
+        """Length of the running utterance so far (0 outside speech)."""
+        return (self._speech_end - self._speech_start) / 1000 if self.in_speech else 0.0
+
     def _end(self) -> tuple:
         seconds = (self._speech_end - self._speech_start) / 1000
         self.in_speech = False
         self._candidate_ms = 0
         self._quiet_ms = 0
-        return (END, seconds)
+        return (END, seconds, self._speech_end / 1000)

@@ -1,9 +1,10 @@
-"""Top-level URLs: admin, accounts, health, and the assistant app."""
+"""Top-level URLs: admin, accounts, health, the Gemini-compatible REST endpoint for
+ephemeral tokens (at the path the SDKs ask for), and the assistant app."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
-from assistant import health, views
+from assistant import auth_tokens, health, views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -11,6 +12,8 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", health.metrics, name="metrics"),
+    path("v1alpha/auth_tokens", auth_tokens.create, name="auth_tokens"),
+    re_path(r"^(?P<version>v1|v1beta)/auth_tokens$", auth_tokens.other_version),
     path("sw.js", views.service_worker, name="service_worker"),
     path("favicon.ico", views.favicon, name="favicon"),
     path("", include("assistant.urls")),

@@ -17,6 +17,7 @@ const SHELL = [
   "js/main.js",
   "js/app.js",
   "js/audio.js",
+  "js/cards.js",
   "js/conversation.js",
   "js/errors.js",
   "js/frames.js",

@@ -19,6 +19,7 @@ from assistant.live.limits import (
     MAX_TEXT_FRAME,
     MAX_TOOL_ARGS_CHARS,
 )
+from assistant.personas import LANGUAGE_CODES, MEDIA_RESOLUTION_VALUES, VOICES
 
 START_TIMEOUT_SECONDS = 10.0
 
@@ -26,6 +27,9 @@ START_TIMEOUT_SECONDS = 10.0
 
 CLIENT_TYPES = frozenset({"start", "text", "mic.stopped", "video", "tool.result", "ping", "stop"})
 MODALITIES = ("audio", "text")
+_VOICES = {name.lower(): name for name in VOICES}  # Google matches names case-insensitively
+_LANGUAGES = {code.lower(): code for code in LANGUAGE_CODES}
+_AUTOMATIC = ("", "auto", "automatic")
 
 
 def bad(message: str) -> SessionEnd:
@@ -79,13 +83,50 @@ def read_start(message: dict[str, Any]) -> dict[str, Any]:
             raise bad("Malformed `start`: every function needs a `name`.")
     return {
         "model": _string(message, "model", limit=120),
-        "voice": _string(message, "voice", limit=60),
+        "voice": _voice(message),
         "modality": modality,
         "persona": _string(message, "persona", limit=MAX_PERSONA_CHARS),
-        "language": _string(message, "language", limit=20),
+        "language": _language(message),
+        "media_resolution": _media_resolution(message),
         "conversation": conversation,
         "functions": functions,
     }
+
+
+def _voice(message: dict) -> str:
+    """A prebuilt voice's name as Google spells it, or "" (the deployment's voice)."""
+    voice = _string(message, "voice", limit=60).strip()
+    if voice and voice.lower() not in _VOICES:
+        raise bad(
+            f"Malformed `start`: `voice` {voice[:30]!r} is not one of the {len(VOICES)} "
+            f"prebuilt voices ({', '.join(VOICES[:4])}, …)."
+        )
+    return _VOICES.get(voice.lower(), "")
+
+
+def _language(message: dict) -> str:
+    """A BCP-47 code the Live API documents, or "" (automatic: the field is left out)."""
+    language = _string(message, "language", limit=20).strip()
+    if language.lower() in _AUTOMATIC:
+        return ""
+    if language.lower() not in _LANGUAGES:
+        raise bad(
+            f"Malformed `start`: `language` {language!r} is not a language the Live API "
+            "supports (a BCP-47 code such as en-US, de-DE or ja-JP, or `automatic`)."
+        )
+    return _LANGUAGES[language.lower()]
+
+
+def _media_resolution(message: dict) -> str:
+    """generationConfig.mediaResolution for `media_resolution` (or `mediaResolution`):
+    low, medium or high (or Gemini's MEDIA_RESOLUTION_* names); "" leaves it unset."""
+    name = "media_resolution" if "media_resolution" in message else "mediaResolution"
+    value = _string(message, name, limit=40).strip().lower().removeprefix("media_resolution_")
+    if value in ("", "unspecified", "default"):
+        return ""
+    if value not in MEDIA_RESOLUTION_VALUES:
+        raise bad(f"Malformed `start`: `{name}` is `low`, `medium` or `high`.")
+    return MEDIA_RESOLUTION_VALUES[value]
 
 
 def read_text(message: dict[str, Any]) -> str:

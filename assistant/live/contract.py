@@ -46,6 +46,7 @@ class SessionSpec:
     voice: str = ""
     conversation_id: Any = None  # resume this conversation
     api_version: str = "v1beta"
+    ephemeral_token_id: int | None = None  # opened with this ephemeral token (counts a use)
 
 
 def allowed_model(requested: str) -> str | None:

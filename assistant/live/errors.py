@@ -18,6 +18,8 @@ class EndKind(StrEnum):
     MODEL_NOT_ALLOWED = "model_not_allowed"
     TOOL_NOT_AVAILABLE = "tool_not_available"  # a Google-run tool the model or server lacks
     NOT_FOUND = "not_found"  # resume target unknown, foreign or expired
+    EPHEMERAL_INVALID = "ephemeral_invalid"  # ephemeral token unknown, revoked or expired
+    EPHEMERAL_REFUSED = "ephemeral_refused"  # ephemeral token valid, but starts no new session now
     TOO_MANY_SESSIONS = "too_many_sessions"
     DAILY_LIMIT = "daily_limit"
     IDLE = "idle"
@@ -41,6 +43,8 @@ DEFAULT_MESSAGES = {
     EndKind.MODEL_NOT_ALLOWED: "That model is not available on this server.",
     EndKind.TOOL_NOT_AVAILABLE: "That tool is not available on this server.",
     EndKind.NOT_FOUND: "That conversation does not exist or has expired.",
+    EndKind.EPHEMERAL_INVALID: "Ephemeral token not valid.",
+    EndKind.EPHEMERAL_REFUSED: "Ephemeral token can start no new session.",
     EndKind.TOO_MANY_SESSIONS: "You have too many live sessions open. Close one and try again.",
     EndKind.DAILY_LIMIT: "You have used today's live time. It resets at midnight.",
     EndKind.IDLE: "Session ended after a period without activity.",
@@ -60,6 +64,7 @@ CLEAN_ENDS = frozenset(
         EndKind.SHUTDOWN,
         EndKind.IDLE,
         EndKind.UPSTREAM_ENDED,
+        EndKind.EPHEMERAL_INVALID,  # an open session reached its ephemeral token's expireTime
     }
 )
 

@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING
 
 from assistant import metrics
 from assistant.live import handles
-from assistant.live.gemini.server import grounding_summary, parse_server, usage_counts
+from assistant.live.gemini.reasons import is_waiting, reason_text
+from assistant.live.gemini.server import (
+    ServerView,
+    grounding_summary,
+    parse_server,
+    usage_counts,
+)
 from assistant.live.tool_calls import NO_ROUTING, Routing
 
 if TYPE_CHECKING:
@@ -104,9 +110,13 @@ class Inbound:
                 recorder.code(kind, first, second)
             if view.grounding is not None:
                 recorder.grounding(grounding_summary(view.grounding))
+            if view.thinking:
+                planner.model_output()  # a reply is on its way: no handover mid-thought
             if view.interrupted:
                 recorder.interruption()
                 session.downlink.clear_audio()
+            if view.turn_reason or view.waiting_for_input:
+                self._record_reason(view)
         routing = NO_ROUTING
         if view.calls or view.cancelled:
             client_calls: tuple = ()
@@ -125,3 +135,14 @@ class Inbound:
             session.sink.turn_finished(recorder.end_turn())
         if planner.goaway_seen and planner.plan(calls_pending=session.tools.pending()):
             session.housekeeper.wake()
+
+    def _record_reason(self, view: ServerView) -> None:
+        """Why the turn ended without (all of) a reply, in the record: a refused or stopped
+        turn is an error with the reason in plain words (its raw value in `data`); a model
+        waiting for the person to go on is a session event."""
+        recorder = self._session.recorder
+        reason = view.turn_reason
+        if view.waiting_for_input or is_waiting(reason):
+            recorder.session_event("waiting_for_input", turn_complete_reason=reason or None)
+        if reason and not is_waiting(reason):
+            recorder.error(reason_text(reason), code=reason, turn_complete_reason=reason)

@@ -19,10 +19,12 @@ from assistant.errors import (
     ConversationBusy,
     ConversationNotFound,
     DailyAllowanceUsed,
+    EphemeralTokenRefused,
     TooManySessions,
 )
 from assistant.live.db import live_db
 from assistant.live.errors import EndKind, SessionEnd
+from assistant.live.gemini.errors import token_refusal
 
 logger = logging.getLogger(__name__)
 
@@ -57,11 +59,19 @@ def refusal(error: Exception) -> SessionEnd:
         )
     if isinstance(error, ConversationNotFound):
         return SessionEnd(EndKind.NOT_FOUND)
+    if isinstance(error, EphemeralTokenRefused):
+        return token_refusal(error.reason, error.uses)
     raise TypeError(f"not a lease refusal: {error!r}")
 
 
 async def acquire(
-    *, user_id: int, model: str, voice: str, client_kind: str, conversation_id=None
+    *,
+    user_id: int,
+    model: str,
+    voice: str,
+    client_kind: str,
+    conversation_id=None,
+    ephemeral_token_id: int | None = None,
 ) -> services.LeaseGrant:
     """Take a lease. A conversation held by another live session: its holder is told to end
     (`live.superseded`, on whichever worker) and we wait up to SUPERSEDE_WAIT_SECONDS for its
@@ -77,6 +87,7 @@ async def acquire(
                 client_kind=client_kind,
                 conversation_id=conversation_id,
                 take_over=take_over,
+                ephemeral_token_id=ephemeral_token_id,
             )
         except ConversationBusy:
             if not signalled:
@@ -87,7 +98,12 @@ async def acquire(
             take_over = time.monotonic() >= deadline
             if not take_over:
                 await asyncio.sleep(0.2)
-        except (TooManySessions, DailyAllowanceUsed, ConversationNotFound) as error:
+        except (
+            TooManySessions,
+            DailyAllowanceUsed,
+            ConversationNotFound,
+            EphemeralTokenRefused,
+        ) as error:
             raise refusal(error) from None
 
 

@@ -28,6 +28,7 @@ from assistant.live.errors import EndKind, SessionEnd
 from assistant.live.gemini import client as wire_client
 from assistant.live.gemini import setup as policy
 from assistant.live.gemini import wire
+from assistant.live.gemini.models import capabilities
 from assistant.live.housekeeper import Housekeeper
 from assistant.live.inbound import Inbound
 from assistant.live.limits import Limiter
@@ -76,6 +77,7 @@ class LiveSession:
         self._done: asyncio.Future[SessionEnd] = asyncio.get_running_loop().create_future()
         self.tasks = SessionTasks(f"user={spec.user_id}", self.end)
         self.inbound = Inbound(self)
+        policy.check_fields(spec.setup, model=spec.model)
         self.setup_tools = policy.merge_tools(
             registry.gemini_tools(), spec.setup.body.get("tools") or [], model=spec.model
         )
@@ -95,6 +97,7 @@ class LiveSession:
             answer=self.uplink.put_control,
             spawn=self.tasks.spawn,
             generation=lambda: self.link.generation,
+            scheduling=capabilities(spec.model).server_result_scheduling,
         )
         self.housekeeper = Housekeeper(self)
         self._on_started = on_started
@@ -172,6 +175,7 @@ class LiveSession:
             voice=spec.voice,
             client_kind=spec.client_kind,
             conversation_id=spec.conversation_id,
+            ephemeral_token_id=spec.ephemeral_token_id,
         )
         self.conversation_id = grant.conversation_id
         self.lease_id = grant.lease_id

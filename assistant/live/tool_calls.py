@@ -1,7 +1,8 @@
 """The session's function calls: which go to the client and which the server runs; server
 calls run as tasks (one per call, concurrently) and each `toolCall`'s server half is answered
-upstream in one `toolResponse`; cancellation; every call answered exactly once, and recorded
-with its result (or as cancelled).
+upstream in one `toolResponse` (NON_BLOCKING ones each on their own, with `scheduling`);
+cancellation; every call answered exactly once, and recorded with its result (or as
+cancelled).
 
 Routing decisions are returned (`Routing`), never written into the message: the adapter gets
 the immutable view and the routing side by side.
@@ -72,8 +73,12 @@ class ToolCalls:
         answer: Callable[..., None],
         spawn: Callable[..., asyncio.Task],
         generation: Callable[[], int],
+        scheduling: str | None = None,
     ) -> None:
         self.client_functions = client_functions
+        # NON_BLOCKING server functions (the model's table says so): each result goes up on
+        # its own as soon as it is ready, with this `scheduling`, instead of with its batch.
+        self._scheduling = scheduling
         self._recorder = recorder
         self._notify = notify
         self._answer = answer
@@ -145,8 +150,14 @@ class ToolCalls:
             summary=result.summary(),
         )
         self._calls.pop(call_id, None)
-        batch.responses.append({"id": call_id, "name": name, "response": result.response})
+        response = {"id": call_id, "name": name, "response": result.response}
         batch.pending.discard(call_id)
+        if self._scheduling:
+            response["scheduling"] = self._scheduling
+            if batch.generation == self._generation():
+                self._send([response], batch.generation)
+            return
+        batch.responses.append(response)
         self._answer_batch(batch)
 
     def _answer_batch(self, batch: _Batch) -> None:

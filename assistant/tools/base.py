@@ -25,9 +25,26 @@ from django.conf import settings
 class ToolError(Exception):
     """An expected failure (bad input, place not found, provider said no).
 
-    The message goes to the model verbatim as `{"error": message}`, so it must be short, safe
-    to say aloud and free of secrets.
+    The message goes to the model verbatim in `error_response()`, so it must be short, safe
+    to say aloud and free of secrets. `retryable` says whether the same call may succeed a
+    little later (a timeout, an unreachable or overloaded provider), as opposed to a call the
+    model must change (bad arguments, unknown place) or give up on.
     """
+
+    def __init__(self, message: str = "", *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+def error_response(message: str, *, retryable: bool) -> dict:
+    """The `functionResponses[].response` of a failed call.
+
+    Google's FunctionResponse reference: "Use 'output' key to specify function output and
+    'error' key to specify error details" (ai.google.dev/api/caching#FunctionResponse, 2026).
+    `status` and `retryable` let the model tell the person what happened instead of
+    sweeping retries: `retryable: false` means the same call will fail again.
+    """
+    return {"status": "error", "error": message, "retryable": retryable}
 
 
 class Behavior(StrEnum):

@@ -50,7 +50,8 @@ class ProviderError(ToolError):
     """The provider answered with a non-2xx status; `payload` is its JSON body, if any."""
 
     def __init__(self, message: str, *, status: int, payload: Any = None):
-        super().__init__(message)
+        # 429 and 5xx: the provider may answer the same request a little later.
+        super().__init__(message, retryable=status == 429 or status >= 500)
         self.status = status
         self.payload = payload
 
@@ -88,10 +89,10 @@ async def get_json(
         ):
             body = await _read_capped(resp, service)
     except httpx.TimeoutException:
-        raise ToolError(f"{service} did not answer in time") from None
+        raise ToolError(f"{service} did not answer in time", retryable=True) from None
     except httpx.HTTPError as exc:
         logger.warning("http request to %s failed: %s", target.host, type(exc).__name__)
-        raise ToolError(f"could not reach {service}") from None
+        raise ToolError(f"could not reach {service}", retryable=True) from None
 
     if resp.is_redirect:
         raise ToolError(f"{service} answered with a redirect, which is not followed")

@@ -3,16 +3,18 @@
 `TOOLS` is an explicit dict: no import-time self-registration, no entry points. To add a tool,
 write a module exporting `TOOL = Tool(...)` and add it to the tuple below (docs/tools.md).
 
-Behaviour: `get_weather` and `web_search` are declared BLOCKING, explicitly. They are quick
-lookups (a few hundred ms, capped by PASTRA_TOOL_TIMEOUT_SECONDS) whose answer *is* the
-reply, so there is nothing useful for the model to say meanwhile; BLOCKING works on every
-Live model (gemini-3.1-flash-live-preview only does synchronous calls), and a BLOCKING
-response needs no `scheduling`, so the bridge sends the same `toolResponse` shape on every
-path. It is declared explicitly because gemini-3.8-live defaults to NON_BLOCKING.
+Behaviour: a tool's own `behavior` (BLOCKING for `get_weather` and `web_search`, quick lookups
+whose answer *is* the reply) is what a model Pastra does not know gets, since BLOCKING works on
+every Live model. For the models in the bridge's capability table, the setup policy declares
+the server's functions with the behaviour that suits that model
+(`assistant/live/gemini/models.py`: NON_BLOCKING on gemini-3.8-live, whose results go up with
+`scheduling: WHEN_IDLE` so the model can say "let me check" while a call runs; BLOCKING on 3.1,
+which only calls synchronously, and on 2.5).
 
 `run()` never raises (except `asyncio.CancelledError`, which must propagate so the bridge can
 cancel a call on `toolCallCancellation` or barge-in). Every failure becomes a `ToolResult`
-with `ok=False` and `response={"error": "..."}` that the model can explain:
+with `ok=False` and `response={"status": "error", "error": "...", "retryable": bool}` that the
+model can explain (retryable: a timeout, an unreachable or overloaded provider):
 unknown or disabled tool, bad arguments, `ToolError` from the tool, timeout, or a crash
 (logged with its traceback, reported as "internal error"). Calls are independent: the bridge
 runs the calls of one `toolCall` as concurrent tasks. Logs carry the tool name, call id,
@@ -29,7 +31,7 @@ import time
 from django.conf import settings
 
 from assistant.tools import search, weather
-from assistant.tools.base import Tool, ToolError, ToolResult
+from assistant.tools.base import Tool, ToolError, ToolResult, error_response
 
 logger = logging.getLogger(__name__)
 
@@ -87,12 +89,14 @@ async def run(*, call_id: str, name: str, args: dict | None) -> ToolResult:
         _check_response(response)
         ok = True
     except ToolError as exc:
-        response = {"error": str(exc) or "the tool failed"}
+        response = error_response(str(exc) or "the tool failed", retryable=exc.retryable)
     except TimeoutError:
-        response = {"error": f"{name} did not finish in time (limit {timeout:g} seconds)"}
+        response = error_response(
+            f"{name} did not finish in time (limit {timeout:g} seconds)", retryable=True
+        )
     except Exception:
         logger.exception("tool %s crashed (call %s)", name, call_id)
-        response = {"error": "internal error"}
+        response = error_response("internal error", retryable=False)
     except asyncio.CancelledError:
         logger.info("tool %s cancelled (call %s)", name, call_id)
         raise

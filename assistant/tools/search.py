@@ -167,7 +167,7 @@ async def _searxng(query: str) -> tuple[str, list[Result]]:
     results = [r for r in results if r]
     if not results and data.get("unresponsive_engines"):
         # An empty list with failing engines means "could not search", not "nothing found".
-        raise ToolError("the search engines did not respond; try again later")
+        raise ToolError("the search engines did not respond; try again later", retryable=True)
     return "SearXNG", results
 
 
@@ -195,7 +195,7 @@ async def _get(source: str, url: httpx.URL, *, params: dict, headers: dict | Non
     try:
         data = await http.get_json(url, params=params, headers=headers, service=source)
     except http.ProviderError as exc:
-        raise ToolError(_provider_message(source, exc)) from None
+        raise ToolError(_provider_message(source, exc), retryable=exc.retryable) from None
     if not isinstance(data, dict):
         raise ToolError(f"{source} sent an unexpected answer")
     return data

@@ -139,7 +139,7 @@ async def _get(url: str, params: dict) -> dict:
     try:
         data = await http.get_json(url, params=params, service=SERVICE)
     except http.ProviderError as exc:
-        raise ToolError(_provider_message(exc)) from None
+        raise ToolError(_provider_message(exc), retryable=exc.retryable) from None
     if not isinstance(data, dict):
         raise ToolError(f"{SERVICE} sent an unexpected answer")
     if data.get("error") is True:  # Open-Meteo's error shape, should it come with a 200

@@ -34,10 +34,12 @@ export class App {
     this.#vision = new Vision(ui, (frame) => this.#sendVideo(frame));
     this.#transcript = new Transcript(ui.transcript, ui.stage);
     const parts = { socket, state, transcript: this.#transcript };
-    bindConversation({ ...parts, player: this.#voice.player, tools: new ToolActivity(ui.toolsPanel), root: ui.root });
+    const tools = new ToolActivity(ui.toolsPanel);
+    bindConversation({ ...parts, view, player: this.#voice.player, tools, root: ui.root });
     const mediaActive = () => this.#voice.micActive || this.#vision.active;
     bindLink({ ...parts, view, release: () => this.#release(), mediaActive });
     this.#vision.addEventListener("problem", ({ detail }) => view.notice(detail));
+    this.#vision.quality(settings.values.resolution);
     addEventListener("online", () => socket.retryNow());
     view.render("idle");
   }
@@ -79,6 +81,7 @@ export class App {
     const message = text.trim();
     if (!message) return false;
     this.connect();
+    this.#view.activity({ waiting: false });
     this.#transcript.addTyped(message);
     this.#socket.send({ type: Client.TEXT, text: message });
     return true;
@@ -100,6 +103,7 @@ export class App {
 
   /** Settings changed: a running session restarts with them, in the same conversation. */
   applySettings() {
+    this.#vision.quality(this.#settings.values.resolution);
     if (!this.#socket.active || JSON.stringify(this.#settings.startOptions()) === this.#started) return;
     this.#voice.player.flush();
     this.#socket.stop({ quiet: true });
@@ -130,6 +134,7 @@ export class App {
   #release() {
     this.#voice.release();
     this.#vision.stop();
+    this.#transcript.thinking(""); // nothing is on its way any more
     this.#state.update({ replying: false });
   }
 

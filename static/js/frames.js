@@ -21,6 +21,14 @@ export function thumbDifference(a, b) {
 }
 
 const THUMB = 16;
+// Long edge of a frame per camera quality: a low media resolution keeps little detail, so
+// smaller frames cost less upload for the same answer; high keeps the most.
+const EDGES = { low: 512, medium: 768, high: 1024 };
+
+/** The long edge (px) of frames for a media resolution ("" → the default, 768). */
+export function frameEdge(resolution) {
+  return EDGES[resolution] ?? EDGES.medium;
+}
 
 export class FrameSender extends EventTarget {
   #video;
@@ -51,6 +59,10 @@ export class FrameSender extends EventTarget {
   stop() {
     clearInterval(this.#timer);
     this.#timer = null;
+  }
+
+  set maxEdge(pixels) {
+    this.#options.maxEdge = pixels;
   }
 
   async #tick() {

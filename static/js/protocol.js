@@ -18,8 +18,13 @@ export const Client = Object.freeze({
 export const Server = Object.freeze({
   SESSION: "session",
   TRANSCRIPT: "transcript",
+  TRANSCRIPT_INTERIM: "transcript.interim", // the user's line so far, replaced as they speak
   INTERRUPTED: "interrupted",
-  TURN_COMPLETE: "turn.complete",
+  TURN_COMPLETE: "turn.complete", // `status`: IN_PROGRESS (more may follow) or IDLE
+  TURN_REASON: "turn.reason", // why a turn has no (whole) reply: {reason, message}
+  WAITING: "waiting", // the model waits for the user to go on
+  THINKING: "thinking", // an extended-thinking model is working on the reply
+  VOICE: "voice", // the user's voice activity: {activity: "start" | "end"}
   TOOL: "tool",
   TOOL_CALL: "tool.call",
   CODE: "code",

@@ -1,9 +1,24 @@
 // Session settings: voice, response modality, persona (system-instruction presets from the
-// server's config, or built-in ones). Remembered in localStorage (nothing secret); a change
-// applies from the next `start` (the page restarts a running session to apply it).
+// server's config, or built-in ones), reply language and camera quality (media resolution).
+// Remembered in localStorage (nothing secret); a change applies from the next `start` (the
+// page restarts a running session to apply it). The server's config lists win over these.
 import { Limits } from "./protocol.js";
 
-export const VOICES = ["Puck", "Charon", "Kore", "Fenrir", "Aoede", "Leda", "Orus", "Zephyr"];
+// The 30 prebuilt voices (assistant/personas.py VOICES, in the same order).
+export const VOICES = [
+  "Puck", "Charon", "Kore", "Fenrir", "Aoede", "Leda", "Orus", "Zephyr", "Achernar", "Achird",
+  "Algenib", "Algieba", "Alnilam", "Autonoe", "Callirrhoe", "Despina", "Enceladus", "Erinome",
+  "Gacrux", "Iapetus", "Laomedeia", "Pulcherrima", "Rasalgethi", "Sadachbia", "Sadaltager",
+  "Schedar", "Sulafat", "Umbriel", "Vindemiatrix", "Zubenelgenubi",
+];
+// [value, label]; "" is automatic (the field is left out). The server sends the full lists.
+export const LANGUAGES = [["", "Automatic (the language you speak)"]];
+export const RESOLUTIONS = [
+  ["", "Model default"],
+  ["low", "Low: fewest tokens a frame"],
+  ["medium", "Medium"],
+  ["high", "High: most detail"],
+];
 export const MODALITIES = [
   ["audio", "Speech"],
   ["text", "Text only"],
@@ -29,11 +44,20 @@ export function resolveSettings(stored, config = {}) {
   const voices = config.voices?.length ? config.voices : VOICES;
   const personas = personaList(config);
   const value = stored && typeof stored === "object" ? stored : {};
+  const offered = (list, wanted) => (list.some(([id]) => id === wanted) ? wanted : list[0][0]);
   return {
     voice: voices.includes(value.voice) ? value.voice : voices.includes(config.voice) ? config.voice : voices[0],
-    modality: MODALITIES.some(([id]) => id === value.modality) ? value.modality : "audio",
+    modality: offered(MODALITIES, value.modality),
     persona: personas.some((p) => p.id === value.persona) ? value.persona : personas[0].id,
+    language: offered(choices(config.languages, LANGUAGES), value.language),
+    resolution: offered(choices(config.mediaResolutions, RESOLUTIONS), value.resolution),
   };
+}
+
+/** A [value, label] list from the server's config, or the built-in one. */
+export function choices(list, fallback) {
+  const valid = Array.isArray(list) ? list.filter((c) => Array.isArray(c) && typeof c[0] === "string") : [];
+  return valid.length ? valid : fallback;
 }
 
 export function personaList(config = {}) {
@@ -67,25 +91,32 @@ export class Settings extends EventTarget {
   /** What goes into `start`. */
   startOptions() {
     const persona = personaList(this.#config).find((p) => p.id === this.values.persona);
-    const options = { modality: this.values.modality, voice: this.values.voice };
+    const { modality, voice, language, resolution } = this.values;
+    const options = { modality, voice };
     if (this.#config.model) options.model = this.#config.model;
+    if (language) options.language = language;
+    if (resolution) options.media_resolution = resolution;
     if (persona?.text) options.persona = persona.text.slice(0, Limits.MAX_PERSONA_CHARS);
     return options;
   }
 
   #fill() {
-    const { voice, persona, modality } = this.#form.elements;
-    const voices = this.#config.voices?.length ? this.#config.voices : VOICES;
-    voice.replaceChildren(...voices.map((name) => new Option(name, name)));
-    persona.replaceChildren(...personaList(this.#config).map((p) => new Option(p.label, p.id)));
-    voice.value = this.values.voice;
-    persona.value = this.values.persona;
+    const { voice, persona, modality, language, resolution } = this.#form.elements;
+    const config = this.#config;
+    const voices = config.voices?.length ? config.voices : VOICES;
+    const styles = config.voiceStyles ?? {};
+    voice.replaceChildren(...voices.map((name) => new Option(styles[name] ? `${name} (${styles[name]})` : name, name)));
+    persona.replaceChildren(...personaList(config).map((p) => new Option(p.label, p.id)));
+    language.replaceChildren(...choices(config.languages, LANGUAGES).map(([id, label]) => new Option(label, id)));
+    resolution.replaceChildren(...choices(config.mediaResolutions, RESOLUTIONS).map(([id, label]) => new Option(label, id)));
+    for (const name of ["voice", "persona", "language", "resolution"]) this.#form.elements[name].value = this.values[name];
     for (const radio of modality) radio.checked = radio.value === this.values.modality;
   }
 
   #read() {
-    const { voice, persona, modality } = this.#form.elements;
-    const next = resolveSettings({ voice: voice.value, persona: persona.value, modality: modality.value }, this.#config);
+    const { voice, persona, modality, language, resolution } = this.#form.elements;
+    const read = { voice: voice.value, persona: persona.value, modality: modality.value };
+    const next = resolveSettings({ ...read, language: language.value, resolution: resolution.value }, this.#config);
     const changed = Object.keys(next).some((key) => next[key] !== this.values[key]);
     this.values = next;
     try {

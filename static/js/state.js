@@ -61,8 +61,20 @@ const LABELS = {
   error: "Error",
 };
 
-/** The human-readable status line for a state (errors carry their own reason). */
-export function statusText(state, detail = "") {
+// The states in which the model's and the person's activity shows in the status line.
+export const LIVE_STATES = Object.freeze(["ready", "listening", "speaking"]);
+
+/**
+ * The human-readable status line for a state (errors carry their own reason). In a live
+ * state, activity refines it: {thinking, waiting, hearing, muted} (first that holds wins).
+ */
+export function statusText(state, detail = "", activity = {}) {
   if (detail) return `${LABELS[state] ?? state}: ${detail}`;
+  if (LIVE_STATES.includes(state)) {
+    if (activity.thinking) return "Thinking…";
+    if (activity.waiting) return "Waiting for you";
+    if (activity.hearing) return "Hearing you…";
+    if (activity.muted && state === "ready") return "Muted";
+  }
   return LABELS[state] ?? state;
 }

@@ -1,7 +1,9 @@
 // The live transcript: one <li data-role> per turn and speaker, streamed deltas appended,
-// replaced by the server's final text at the end of the turn. Same markup and classes as the
-// conversation record (templates/assistant/conversation_detail.html).
-import { externalLink, h, stickToBottom } from "./ui.js";
+// replaced by the server's final text at the end of the turn; the user's interim words while
+// they speak; why a turn has no (whole) reply (data-reason); a "thinking" line while the model
+// works. Same markup and classes as the conversation record (conversation_detail.html).
+import { codeCard, codeResultCard, groundingCard } from "./cards.js";
+import { h, stickToBottom } from "./ui.js";
 
 const WHO = { user: "You", model: "Pastra" };
 
@@ -10,6 +12,7 @@ export class Transcript {
   #scroller;
   #open = { user: null, model: null };
   #typed = []; // typed messages of the current turn, shown before the server confirms them
+  #thinking = null; // the "Thinking…" line, while the model works on a reply
   spokenReplies = true; // audio modality: the model's words are a transcript of its speech
 
   constructor(list, scroller = list.parentElement) {
@@ -40,19 +43,46 @@ export class Transcript {
     if (!item) {
       if (final && role === "user") text = this.#withoutTyped(text);
       if (!text) return;
-      item = this.#bubble(role, "", role === "user" || (this.spokenReplies && source !== "text"));
-      this.#open[role] = item;
-      // Speech transcripts can arrive late: the user's words go before the reply they got.
-      const reply = role === "user" ? this.#open.model : null;
-      stickToBottom(this.#scroller, () => (reply ? reply.before(item) : this.#list.append(item)));
+      item = this.#openBubble(role, role === "user" || (this.spokenReplies && source !== "text"));
     }
+    if (role === "model") this.thinking("");
     // Screen readers announce the turn once it is whole, not every fragment.
     if (!final) this.#list.setAttribute("aria-busy", "true");
     const body = item.querySelector(".bubble__text");
+    this.#settleInterim(item, false); // the words so far are replaced by the transcription
     stickToBottom(this.#scroller, () => {
       body.textContent = final ? this.#finalText(role, text) : body.textContent + text;
     });
     if (final) item.dataset.final = "true";
+  }
+
+  /** `transcript.interim`: the user's words so far, replaced by each update and the final. */
+  onInterim({ text }) {
+    // Live words: at the end, even after a reply being cut by this very speech.
+    const item = this.#open.user ?? (text ? this.#openBubble("user", true, false) : null);
+    if (!item) return;
+    const body = item.querySelector(".bubble__text");
+    const interim = body.querySelector(".bubble__interim") ?? body.appendChild(h("span", { class: "bubble__interim" }));
+    this.#list.setAttribute("aria-busy", "true");
+    stickToBottom(this.#scroller, () => (interim.textContent = text));
+    item.dataset.interim = "true";
+  }
+
+  /** `turn.reason`: the turn has no (whole) reply; say why, on the model's side. */
+  onTurnReason({ reason, message }) {
+    this.thinking("");
+    const item = this.#open.model ?? this.#openBubble("model", false);
+    item.dataset.reason = reason || "UNKNOWN";
+    const note = h("p", { class: "bubble__reason", text: message || "The reply ended without an answer." });
+    stickToBottom(this.#scroller, () => item.querySelector(".bubble").append(note));
+  }
+
+  /** The model is working on a reply ("Thinking…"), or not (""): one line, kept last. */
+  thinking(text) {
+    this.#thinking?.remove();
+    const line = text && h("li", { class: "event", data: { kind: "thinking" } }, h("p", { class: "marker marker--thinking", text }));
+    this.#thinking = line || null;
+    if (line) this.#append(line);
   }
 
   onInterrupted() {
@@ -65,36 +95,47 @@ export class Transcript {
   onTurnComplete() {
     this.#list.removeAttribute("aria-busy");
     this.#confirmTyped();
-    this.#open = { user: null, model: null };
+    this.thinking("");
+    // Someone still speaking (interim words only: a barge-in) goes on in the next turn.
+    const user = this.#open.user;
+    const speaking = user?.dataset.interim && user.querySelector(".bubble__text").firstChild?.nodeType !== 3;
+    if (user && !speaking) this.#settleInterim(user, true);
+    this.#open = { user: speaking ? user : null, model: null };
   }
 
-  /** A non-turn line: code, its output, sources, tool use, a session marker. */
-  addCode({ language, code }) {
-    const title = h("p", { class: "card-event__title", text: "Ran code" });
-    if (language) title.append(h("span", { class: "muted", text: ` (${String(language).toLowerCase()})` }));
-    this.#append(h("li", { class: "event", data: { kind: "code" } },
-      h("div", { class: "card-event" }, title, h("pre", {}, h("code", { text: code ?? "" })))));
+  /** A non-turn line: code, its output, sources (cards.js), tool use, a session marker. */
+  addCode(event) {
+    this.#append(codeCard(event));
   }
 
-  addCodeResult({ outcome, output }) {
-    const title = h("p", { class: "card-event__title", text: "Code output" });
-    if (outcome) title.append(h("span", { class: "muted", text: ` (${outcome})` }));
-    this.#append(h("li", { class: "event", data: { kind: "code.result" } },
-      h("div", { class: "card-event" }, title, h("pre", {}, h("samp", { text: output ?? "" })))));
+  addCodeResult(event) {
+    this.#append(codeResultCard(event));
   }
 
-  addGrounding({ sources = [], queries = [] }) {
-    const card = h("div", { class: "card-event" }, h("p", { class: "card-event__title", text: "Sources" }));
-    if (queries.length) card.append(h("p", { class: "muted", text: `Searched for: ${queries.join(", ")}` }));
-    const list = h("ul", { class: "sources" });
-    for (const { uri, url, title } of sources) list.append(h("li", {}, externalLink(uri ?? url, title)));
-    if (list.firstChild) card.append(list);
-    this.#append(h("li", { class: "event", data: { kind: "grounding" } }, card));
+  addGrounding(event) {
+    this.#append(groundingCard(event));
   }
 
   addMarker(text, kind = "marker", error = false) {
     const marker = h("p", { class: error ? "marker marker--error" : "marker", text });
     this.#append(h("li", { class: "event", data: { kind } }, marker));
+  }
+
+  #openBubble(role, spoken, late = role === "user") {
+    const item = (this.#open[role] = this.#bubble(role, "", spoken));
+    // Speech transcripts can arrive late: the user's words go before the reply they got.
+    const reply = late ? this.#open.model : null;
+    stickToBottom(this.#scroller, () => (reply ? reply.before(item) : this.#list.append(item)));
+    return item;
+  }
+
+  // Interim words are dropped when the transcription arrives, kept as text when none does.
+  #settleInterim(item, keep) {
+    const interim = item.querySelector(".bubble__interim");
+    if (!interim) return;
+    if (keep) interim.replaceWith(interim.textContent);
+    else interim.remove();
+    delete item.dataset.interim;
   }
 
   #bubble(role, text, spoken) {

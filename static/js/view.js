@@ -1,14 +1,19 @@
-// The page chrome around the conversation: data-state, the status line, the notice, the
+// The page chrome around the conversation: data-state, the status line (with what the model
+// and the person are doing: data-thinking, data-waiting, data-user-speaking), the notice, the
 // Retry button, the record link, the talk and mute buttons, the level meter, player figures.
-import { statusText } from "./state.js";
+import { LIVE_STATES, statusText } from "./state.js";
 import { setLabel, setPressed, show } from "./ui.js";
 
 const NIL_UUID = "00000000-0000-0000-0000-000000000000";
+const IDLE_ACTIVITY = Object.freeze({ thinking: false, waiting: false, hearing: false });
+const ATTRIBUTES = { thinking: "thinking", waiting: "waiting", hearing: "userSpeaking" };
 
 export class TalkView {
   #ui;
   #detail = "";
   #muted = false;
+  #state = "idle";
+  #activity = IDLE_ACTIVITY;
 
   constructor(ui) {
     this.#ui = ui;
@@ -21,10 +26,28 @@ export class TalkView {
 
   render(state) {
     const { root, status, retry } = this.#ui;
+    this.#state = state;
     root.dataset.state = state;
+    if (!LIVE_STATES.includes(state)) this.#setActivity(IDLE_ACTIVITY);
     const detail = state === "error" || state === "reconnecting" ? this.#detail : "";
-    status.textContent = this.#muted && state === "ready" ? "Muted" : statusText(state, detail);
+    status.textContent = statusText(state, detail, { ...this.#activity, muted: this.#muted });
     if (state !== "error") show(retry, false);
+  }
+
+  /** What the model or the person is doing: {thinking, waiting, hearing} (merged). */
+  activity(facts) {
+    const next = { ...this.#activity, ...facts };
+    if (Object.keys(next).every((key) => next[key] === this.#activity[key])) return;
+    this.#setActivity(next);
+    this.render(this.#state);
+  }
+
+  #setActivity(activity) {
+    this.#activity = activity;
+    for (const [key, name] of Object.entries(ATTRIBUTES)) {
+      if (activity[key]) this.#ui.root.dataset[name] = "true";
+      else delete this.#ui.root.dataset[name];
+    }
   }
 
   offerRetry(visible) {

@@ -1,7 +1,7 @@
 // Camera and screen controls: one source at a time, preview, flip where there are two
 // cameras, ≤ 1 frame/s to the socket with a visible "sending" indicator.
 import { mediaErrorMessage } from "./errors.js";
-import { FrameSender } from "./frames.js";
+import { FrameSender, frameEdge } from "./frames.js";
 import { VideoSource } from "./media.js";
 import { setPressed, show } from "./ui.js";
 
@@ -50,6 +50,11 @@ export class Vision extends EventTarget {
 
   stop() {
     this.#source.stop();
+  }
+
+  /** The camera quality (media resolution) chosen: frames are sized to what the model keeps. */
+  quality(resolution) {
+    this.#frames.maxEdge = frameEdge(resolution);
   }
 
   async #run(kind, start) {

@@ -102,6 +102,9 @@ async def test_manual_vad_turn_is_bracketed_by_activity_start_and_end(emulator, 
     )
     await client.send({"realtimeInput": {"activityStart": {}}})
     await stream(client, silence(0.5) + tone(0.5))  # energy does not matter in manual mode
+    # 3.8 sends interim transcripts while the activity runs, nothing else before activityEnd.
+    interims = [await client.recv(), await client.recv()]
+    assert text_of(interims, "interimInputTranscription") == "(speech 0.5 s)(speech 1.0 s)"
     await client.nothing(0.2)
     await client.send({"realtimeInput": {"activityEnd": {}}})
     messages = await client.turn()
@@ -339,4 +342,9 @@ async def test_playback_wait_holds_turn_complete_and_allows_late_barge_in(
     await client.until(lambda m: m.get("serverContent", {}).get("generationComplete"))
     await client.nothing(0.3)  # the audio is still "playing"
     await stream(client, tone(0.2))
-    assert kinds(await client.turn()) == ["interrupted", "turnComplete+usage"]
+    # voiceActivity (3.8) announces the speech that interrupts.
+    assert kinds(await client.turn()) == [
+        "voiceActivity",
+        "interrupted",
+        "turnComplete+interactionStatus+usage",
+    ]

@@ -26,12 +26,16 @@ async def test_path_accepts_every_version_and_leading_slashes(
     await client.setup()
 
 
-async def test_path_accepts_the_constrained_method_with_access_token(emulator, raw_client):
+async def test_constrained_method_wants_a_token_not_an_api_key(emulator, raw_client):
+    """Ephemeral tokens only (tests/emulator/test_tokens.py); a plain key gets 1008
+    unregistered callers, as a rejected access_token did at Google [OBS protocol doc 1.2]."""
     path = (
         "/ws/google.ai.generativelanguage.v1alpha.GenerativeService.BidiGenerateContentConstrained"
     )
     client = await raw_client(emulator, path=path, query=f"access_token={KEY}")
-    await client.setup()
+    await client.send({"setup": {"model": "models/gemini-3.8-live"}})
+    code, reason = await client.closed()
+    assert (code, reason[:40]) == (1008, "Method doesn't allow unregistered caller")
 
 
 async def test_unknown_path_is_refused_with_http_404(emulator, raw_client):

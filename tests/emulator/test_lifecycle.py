@@ -209,7 +209,7 @@ async def test_echo_mode_answers_each_chunk_with_the_same_bytes(start_emulator, 
     assert echoed == base64.b64encode(b"\xfb\xff" * 10).decode()  # standard alphabet back
     assert emu.stats()["total"]["audio_bytes"] == 5 * 3200 + 20
     await client.send({"realtimeInput": {"text": "scripts still work"}})
-    assert kinds(await client.turn())[-1] == "turnComplete+usage"
+    assert kinds(await client.turn())[-1] == "turnComplete+interactionStatus+usage"
 
 
 async def test_echo_mode_still_validates_other_messages(start_emulator, raw_client):

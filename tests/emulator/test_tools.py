@@ -164,7 +164,9 @@ async def test_non_blocking_interrupt_stops_the_current_reply(start_emulator, ra
     await client.until(lambda m: "modelTurn" in m.get("serverContent", {}))
     await client.send(response(call, {"n": 2}, scheduling="INTERRUPT"))
     long_turn = await client.turn()
-    assert kinds(long_turn)[-2:] == ["interrupted", "turnComplete+usage"]
+    # IN_PROGRESS: the result's turn follows without new input (3.8 interactionStatus).
+    assert kinds(long_turn)[-2:] == ["interrupted", "turnComplete+interactionStatus+usage"]
+    assert long_turn[-1]["serverContent"]["interactionStatus"] == "IN_PROGRESS"
     assert text_of(await client.turn()) == 'fetch returned {"n":2}'
 
 
@@ -287,7 +289,11 @@ async def test_search_answers_with_grounding_metadata(emulator, raw_client):
     messages = await client.turn()
     assert text_of(messages) == "Here is what I found about the tallest tower."
     shapes = kinds(messages)
-    assert shapes[-3:] == ["groundingMetadata", "generationComplete", "turnComplete+usage"]
+    assert shapes[-3:] == [
+        "groundingMetadata",
+        "generationComplete",
+        "turnComplete+interactionStatus+usage",
+    ]
     grounding = messages[-3]["serverContent"]["groundingMetadata"]
     assert grounding["webSearchQueries"] == ["the tallest tower"]
     assert grounding["groundingChunks"][0]["web"]["domain"] == "example.org"

@@ -55,7 +55,11 @@ async def test_turn_order_in_3_x_style_bundles_audio_and_transcription(emulator,
     messages = await client.until(lambda m: "sessionResumptionUpdate" in m)
     shapes = squash(kinds(messages))
     assert shapes[0] == "audio+outputTranscription"
-    assert shapes[-3:] == ["generationComplete", "turnComplete+usage", "sessionResumptionUpdate"]
+    assert shapes[-3:] == [
+        "generationComplete",
+        "turnComplete+interactionStatus+usage",
+        "sessionResumptionUpdate",
+    ]
     assert text_of(messages) == "You said: hello there"
 
 

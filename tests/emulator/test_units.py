@@ -5,9 +5,8 @@ import struct
 import pytest
 
 from gemini_emulator import protocol
-from gemini_emulator.scripts import ToolSet, evaluate, is_arithmetic, parse_command
+from gemini_emulator.scripts import ToolSet, evaluate, is_arithmetic, parse_command, split_words
 from gemini_emulator.speech import _parse_wav, resample, synthetic_speech
-from gemini_emulator.turns import _split_words
 from gemini_emulator.vad import EnergyVAD
 from tests.emulator.conftest import silence, tone
 
@@ -73,9 +72,9 @@ def test_duration_text_is_protobuf_duration_json(seconds, text):
 def test_vad_reports_start_after_prefix_and_end_after_silence():
     vad = EnergyVAD(threshold=500, prefix_ms=60, silence_ms=200)
     events = vad.feed(silence(0.1) + tone(0.5), 16000)
-    assert events == [("start",)]
+    assert events == [("start", 0.1)]  # offsets: seconds since the stream began
     assert vad.feed(silence(0.18), 16000) == []
-    assert vad.feed(silence(0.02), 16000) == [("end", 0.5)]
+    assert vad.feed(silence(0.02), 16000) == [("end", 0.5, 0.6)]
 
 
 def test_vad_joins_chunks_that_split_frames():
@@ -84,7 +83,7 @@ def test_vad_joins_chunks_that_split_frames():
     events = []
     for offset in range(0, len(pcm), 333 * 2):  # chunks that do not align to 20 ms frames
         events += vad.feed(pcm[offset : offset + 666], 16000)
-    assert events == [("start",), ("end", 0.3)]
+    assert events == [("start", 0.0), ("end", 0.3, 0.3)]
 
 
 def test_arithmetic_is_evaluated_without_eval():
@@ -112,7 +111,7 @@ def test_weather_uses_the_first_parameter_when_none_is_required():
 @pytest.mark.parametrize("pieces", [1, 2, 5, 40])
 def test_split_words_deltas_concatenate_to_the_text(pieces):
     text = "You said: the quick  brown fox"
-    deltas = _split_words(text, pieces)
+    deltas = split_words(text, pieces)
     assert len(deltas) == pieces
     assert "".join(deltas) == text
 

@@ -4,9 +4,9 @@ import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 
 import { mediaErrorMessage } from "../../static/js/errors.js";
-import { fitWithin, thumbDifference } from "../../static/js/frames.js";
-import { CloseCode, Limits, TransportCode, backoffDelay, closeInfo } from "../../static/js/protocol.js";
-import { DEFAULT_PERSONAS, resolveSettings } from "../../static/js/settings.js";
+import { fitWithin, frameEdge, thumbDifference } from "../../static/js/frames.js";
+import { CloseCode, Limits, Server, TransportCode, backoffDelay, closeInfo } from "../../static/js/protocol.js";
+import { DEFAULT_PERSONAS, VOICES, resolveSettings } from "../../static/js/settings.js";
 import { PageState, deriveState, statusText } from "../../static/js/state.js";
 import { prettyJson, safeUrl } from "../../static/js/ui.js";
 
@@ -29,6 +29,15 @@ describe("protocol mirror", () => {
     const { Client } = await import("../../static/js/protocol.js");
     const types = python.match(/CLIENT_TYPES = frozenset\(\{([^}]*)\}\)/)[1].match(/"[^"]+"/g).map((t) => JSON.parse(t));
     assert.deepEqual([...types].sort(), Object.values(Client).sort());
+  });
+
+  test("every event the web adapter sends has a name the page knows", () => {
+    const adapter = readFileSync(new URL("../../assistant/live/adapters/web.py", import.meta.url), "utf8");
+    const sent = new Set([...adapter.matchAll(/[^\w]event\("([a-z.]+)"/g)].map(([, name]) => name));
+    for (const name of ["turn.reason", "waiting", "thinking", "voice", "transcript.interim"]) {
+      assert.ok(sent.has(name), `web.py no longer sends ${name}`);
+    }
+    for (const name of sent) assert.ok(Object.values(Server).includes(name), `${name} is not in Server`);
   });
 
   test("limits match", () => {
@@ -86,26 +95,67 @@ describe("page state", () => {
     assert.equal(statusText("error", "Daily limit reached."), "Error: Daily limit reached.");
     assert.equal(statusText("listening"), "Listening");
   });
+
+  test("status text says when the model thinks, waits for you, or hears you", () => {
+    assert.equal(statusText("ready", "", { waiting: true }), "Waiting for you");
+    assert.equal(statusText("listening", "", { waiting: true }), "Waiting for you");
+    assert.equal(statusText("speaking", "", { thinking: true, waiting: true }), "Thinking…");
+    assert.equal(statusText("listening", "", { hearing: true }), "Hearing you…");
+    assert.equal(statusText("ready", "", { muted: true }), "Muted");
+    assert.equal(statusText("ready", "", { muted: true, waiting: true }), "Waiting for you");
+    // Not live: the connection's own state wins.
+    assert.equal(statusText("reconnecting", "", { waiting: true }), "Reconnecting…");
+    assert.equal(statusText("error", "Gone.", { thinking: true }), "Error: Gone.");
+  });
 });
 
 describe("settings", () => {
-  test("falls back to the server's voice and the first persona", () => {
+  const AUTOMATIC = { language: "", resolution: "" };
+
+  test("falls back to the server's voice, the first persona, automatic language and resolution", () => {
     assert.deepEqual(resolveSettings(null, { voice: "Kore" }), {
       voice: "Kore",
       modality: "audio",
       persona: DEFAULT_PERSONAS[0].id,
+      ...AUTOMATIC,
     });
   });
 
   test("rejects stored values that are no longer offered", () => {
-    const stored = { voice: "Nobody", modality: "video", persona: "gone" };
-    assert.deepEqual(resolveSettings(stored, {}), { voice: "Puck", modality: "audio", persona: "default" });
+    const stored = { voice: "Nobody", modality: "video", persona: "gone", language: "xx-XX", resolution: "ultra" };
+    assert.deepEqual(resolveSettings(stored, {}), { voice: "Puck", modality: "audio", persona: "default", ...AUTOMATIC });
     assert.equal(resolveSettings({ modality: "text" }, {}).modality, "text");
   });
 
   test("server personas and voices win over the built-in lists", () => {
     const config = { voices: ["Aoede"], personas: [{ id: "chef", label: "Chef", text: "You cook." }] };
-    assert.deepEqual(resolveSettings({ persona: "chef" }, config), { voice: "Aoede", modality: "audio", persona: "chef" });
+    assert.deepEqual(resolveSettings({ persona: "chef" }, config), {
+      voice: "Aoede",
+      modality: "audio",
+      persona: "chef",
+      ...AUTOMATIC,
+    });
+  });
+
+  test("all 30 prebuilt voices without a server list, the same as personas.py", () => {
+    assert.equal(VOICES.length, 30);
+    const python = readFileSync(new URL("../../assistant/personas.py", import.meta.url), "utf8");
+    const block = python.slice(python.indexOf("VOICE_STYLES = {"), python.indexOf("VOICES = list"));
+    assert.deepEqual([...block.matchAll(/^ {4}"([A-Za-z]+)":/gm)].map(([, name]) => name), VOICES);
+    assert.equal(resolveSettings({ voice: "Sulafat" }, {}).voice, "Sulafat");
+  });
+
+  test("a language and a camera quality the server offers are kept", () => {
+    const config = {
+      languages: [["", "Automatic"], ["de-DE", "German"], ["ja-JP", "Japanese"]],
+      mediaResolutions: [["", "Default"], ["low", "Low"], ["high", "High"]],
+    };
+    const values = resolveSettings({ language: "ja-JP", resolution: "low" }, config);
+    assert.equal(values.language, "ja-JP");
+    assert.equal(values.resolution, "low");
+    assert.equal(resolveSettings({ language: "fr-FR", resolution: "medium" }, config).language, "");
+    assert.equal(resolveSettings({ resolution: "medium" }, config).resolution, "");
+    assert.equal(resolveSettings({ resolution: "high" }, {}).resolution, "high"); // built-in list
   });
 });
 
@@ -136,6 +186,13 @@ describe("media errors", () => {
 });
 
 describe("frames", () => {
+  test("frame size follows the camera quality", () => {
+    assert.equal(frameEdge("low"), 512);
+    assert.equal(frameEdge(""), 768);
+    assert.equal(frameEdge("medium"), 768);
+    assert.equal(frameEdge("high"), 1024);
+  });
+
   test("downscale to the long edge, never up", () => {
     assert.deepEqual(fitWithin(1920, 1080, 768), { width: 768, height: 432 });
     assert.deepEqual(fitWithin(720, 1280, 768), { width: 432, height: 768 });

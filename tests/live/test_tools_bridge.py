@@ -10,7 +10,6 @@ the follow-up turns would notice.
 """
 
 import asyncio
-import dataclasses
 import json
 
 import httpx
@@ -21,8 +20,6 @@ from websockets.asyncio.server import serve
 
 from assistant.live.upstream import Upstream
 from assistant.models import Conversation, ConversationEvent
-from assistant.tools import registry
-from assistant.tools.base import Behavior
 from tests.http_seam import load_fixture
 from tests.live.conftest import (
     MODEL,
@@ -89,6 +86,26 @@ def upstream_sent(monkeypatch):
     return sent
 
 
+@pytest.fixture
+def upstream_setups(monkeypatch):
+    """Every setup the bridge opened an upstream connection with."""
+    setups: list[dict] = []
+    original = Upstream.open.__func__
+
+    async def open_(cls, setup, **kwargs):
+        setups.append(setup["setup"])
+        return await original(cls, setup, **kwargs)
+
+    monkeypatch.setattr(Upstream, "open", classmethod(open_))
+    return setups
+
+
+def declared_behaviors(setup: dict) -> dict[str, str]:
+    return {
+        d["name"]: d["behavior"] for t in setup["tools"] for d in t.get("functionDeclarations", ())
+    }
+
+
 def response_ids(sent: list[dict]) -> list[str]:
     """The ids of every functionResponse sent upstream, one entry per response."""
     return [
@@ -139,6 +156,34 @@ async def gemini_session(token, setup=None):
     return comm
 
 
+# Server functions are BLOCKING on this 2.5 model (the capability table), NON_BLOCKING with
+# WHEN_IDLE results on MODEL (gemini-3.8-live): batch and barge-in mechanics are tested here.
+BLOCKING_MODEL = "gemini-2.5-flash-native-audio-preview-12-2025"
+
+
+@pytest.fixture
+def blocking_model(live_settings):
+    live_settings.PASTRA_ALLOWED_MODELS = [*live_settings.PASTRA_ALLOWED_MODELS, BLOCKING_MODEL]
+    return BLOCKING_MODEL
+
+
+async def web_tool_turn(comm, text: str):
+    """A turn on MODEL that calls a server function: gemini-3.8-live goes on talking
+    ("Calling NAME.") while it runs, then says the result in a turn of its own (WHEN_IDLE)."""
+    got = await web_turn(comm, text)
+    return await receive_until(comm, lambda e: e["type"] == "turn.complete", into=got)
+
+
+async def gemini_tool_turn(comm) -> tuple[list[dict], list[dict]]:
+    """The same on the Gemini path: (the calling turn's messages, the result turn's)."""
+    calling = await gemini_until(comm, turn_complete)
+    return calling, await gemini_until(comm, turn_complete)
+
+
+def failed(message: str, *, retryable: bool = False) -> dict:
+    return {"status": "error", "error": message, "retryable": retryable}
+
+
 def returned(reply: str, name: str = "get_weather") -> dict:
     prefix = f"{name} returned "
     assert reply.startswith(prefix), reply
@@ -151,7 +196,7 @@ def returned(reply: str, name: str = "get_weather") -> dict:
 async def test_weather_on_the_web_path(alice, fast_emulator, open_meteo, upstream_sent):
     comm = web_client(alice)
     ready = await start_web(comm)
-    got = await web_turn(comm, "weather in Paris")
+    got = await web_tool_turn(comm, "weather in Paris")
     # The server ran it: the page gets activity events, never a `tool.call` to answer.
     assert not got.of("tool.call")
     started, finished = got.of("tool")
@@ -166,8 +211,10 @@ async def test_weather_on_the_web_path(alice, fast_emulator, open_meteo, upstrea
     assert (finished["phase"], finished["id"], finished["ok"]) == ("finished", started["id"], True)
     assert finished["summary"].startswith('{"location":"Paris, Île-de-France, France"')
     assert finished["duration_ms"] >= 0
-    # The model's reply is built from Open-Meteo's data, via the bridge's toolResponse.
-    (reply,) = got.finals("model")
+    # The model's reply is built from Open-Meteo's data, via the bridge's toolResponse; it
+    # said it was looking while the call ran (NON_BLOCKING).
+    calling, reply = got.finals("model")
+    assert calling == "Calling get_weather."
     weather = returned(reply)
     assert weather["location"] == "Paris, Île-de-France, France"
     assert weather["current"]["temperature"] == 17.7  # open-meteo-forecast.json
@@ -208,9 +255,11 @@ async def test_weather_on_the_web_path(alice, fast_emulator, open_meteo, upstrea
 async def test_weather_on_the_gemini_path(alice_token, fast_emulator, open_meteo, upstream_sent):
     comm = await gemini_session(alice_token)
     await comm.send_json_to({"realtimeInput": {"text": "What is the weather in Paris?"}})
-    got = await gemini_until(comm, turn_complete)
+    calling, got = await gemini_tool_turn(comm)
+    assert said(calling) == "Calling get_weather."
+    got = calling + got
     assert all("toolCall" not in m and "toolCallCancellation" not in m for m in got)
-    weather = returned(said(got))
+    weather = returned(said(got[len(calling) :]))
     assert weather["current"]["temperature"] == 17.7
     (call_id,) = response_ids(upstream_sent)
     await comm.send_json_to({"realtimeInput": {"text": "thanks"}})
@@ -238,9 +287,9 @@ async def test_timeout_becomes_an_error_the_model_says(
     http_routes[GEOCODE_KEY] = hanging(abandoned)
     comm = web_client(alice)
     ready = await start_web(comm)
-    got = await web_turn(comm, "weather in Paris")
+    got = await web_tool_turn(comm, "weather in Paris")
     error = "get_weather did not finish in time (limit 0.3 seconds)"
-    assert returned(got.finals("model")[0]) == {"error": error}
+    assert returned(got.finals("model")[-1]) == failed(error, retryable=True)
     started, finished = got.of("tool")
     assert (finished["phase"], finished["ok"]) == ("finished", False)
     assert error in finished["summary"]
@@ -249,7 +298,7 @@ async def test_timeout_becomes_an_error_the_model_says(
     assert response_ids(upstream_sent) == [started["id"]]
     await comm.disconnect()
     _, (result,) = await tool_records(ready["conversation"])
-    assert (result.data["ok"], result.data["response"]) == (False, {"error": error})
+    assert (result.data["ok"], result.data["response"]) == (False, failed(error, retryable=True))
     assert result.duration_ms >= 300
 
 
@@ -292,10 +341,12 @@ async def test_provider_errors_become_errors_the_model_says(
                 http_routes.json("GET", url, body, status=status)
     comm = web_client(alice)
     ready = await start_web(comm)
-    got = await web_turn(comm, f"weather in {place}")
-    answer = returned(got.finals("model")[0])
-    assert set(answer) == {"error"}
+    got = await web_tool_turn(comm, f"weather in {place}")
+    answer = returned(got.finals("model")[-1])
+    assert set(answer) == {"status", "error", "retryable"}
     assert answer["error"].startswith(error)
+    # An outage may pass; a place that does not exist will not (the model should not retry).
+    assert answer["retryable"] is (place != "Atlantis")
     assert [(t["phase"], t.get("ok")) for t in got.of("tool")] == [
         ("started", None),
         ("finished", False),
@@ -309,11 +360,11 @@ async def test_unknown_place_on_the_gemini_path(alice_token, fast_emulator, http
     http_routes.json("GET", GEOCODE, load_fixture("open-meteo-geocoding-notfound.json"))
     comm = await gemini_session(alice_token)
     await comm.send_json_to({"realtimeInput": {"text": "weather in Atlantis"}})
-    got = await gemini_until(comm, turn_complete)
-    assert all("toolCall" not in m for m in got)
-    assert returned(said(got)) == {
-        "error": "place not found: Atlantis. Try a nearby town or add the country."
-    }
+    calling, got = await gemini_tool_turn(comm)
+    assert all("toolCall" not in m for m in calling + got)
+    assert returned(said(got)) == failed(
+        "place not found: Atlantis. Try a nearby town or add the country."
+    )
     await comm.disconnect()
 
 
@@ -321,12 +372,12 @@ async def test_unknown_place_on_the_gemini_path(alice_token, fast_emulator, http
 
 
 async def test_text_barge_in_cancels_a_running_tool(
-    alice, fast_emulator, http_routes, upstream_sent
+    blocking_model, alice, fast_emulator, http_routes, upstream_sent
 ):
     abandoned = asyncio.Event()
     http_routes[GEOCODE_KEY] = hanging(abandoned)
     comm = web_client(alice)
-    ready = await start_web(comm)
+    ready = await start_web(comm, model=blocking_model)
     await comm.send_json_to({"type": "text", "text": "weather in Paris"})
     got = await receive_until(comm, lambda e: e["type"] == "tool")
     call_id = got.events[-1]["id"]
@@ -359,12 +410,12 @@ async def test_text_barge_in_cancels_a_running_tool(
 
 
 async def test_speech_barge_in_cancels_a_running_tool(
-    alice, fast_emulator, http_routes, upstream_sent
+    blocking_model, alice, fast_emulator, http_routes, upstream_sent
 ):
     abandoned = asyncio.Event()
     http_routes[GEOCODE_KEY] = hanging(abandoned)
     comm = web_client(alice)
-    ready = await start_web(comm)
+    ready = await start_web(comm, model=blocking_model)
     await comm.send_json_to({"type": "text", "text": "weather in Paris"})
     got = await receive_until(comm, lambda e: e["type"] == "tool")
     for frame in frames(tone(400) + silence(700)):
@@ -384,11 +435,11 @@ async def test_speech_barge_in_cancels_a_running_tool(
 
 
 async def test_gemini_client_never_sees_the_server_cancellation(
-    alice_token, fast_emulator, http_routes, upstream_sent
+    blocking_model, alice_token, fast_emulator, http_routes, upstream_sent
 ):
     abandoned = asyncio.Event()
     http_routes[GEOCODE_KEY] = hanging(abandoned)
-    comm = await gemini_session(alice_token)
+    comm = await gemini_session(alice_token, {"model": f"models/{blocking_model}"})
     await comm.send_json_to({"realtimeInput": {"text": "weather in Paris"}})
     await wait_for(lambda: http_routes.requests)  # the tool is running
     await comm.send_json_to({"realtimeInput": {"text": "never mind"}})
@@ -428,14 +479,11 @@ async def test_a_tool_running_when_the_session_ends_is_recorded_cancelled(
 
 
 async def test_non_blocking_server_tool_is_answered_exactly_once(
-    alice, fast_emulator, open_meteo, upstream_sent, monkeypatch
+    alice, fast_emulator, open_meteo, upstream_sent, upstream_setups
 ):
-    """gemini-3.8-live honours NON_BLOCKING: the turn goes on ("Calling get_weather."), the
-    result is spoken in a turn of its own once the bridge answers (WHEN_IDLE)."""
-    tool = registry.TOOLS["get_weather"]
-    monkeypatch.setitem(
-        registry.TOOLS, "get_weather", dataclasses.replace(tool, behavior=Behavior.NON_BLOCKING)
-    )
+    """gemini-3.8-live: Pastra declares its functions NON_BLOCKING, so the turn goes on
+    ("Calling get_weather.") while the call runs, and answers with `scheduling: WHEN_IDLE`, so
+    the result is said in a turn of its own once the model is idle, never over its words."""
     comm = web_client(alice)
     await start_web(comm)
     got = await web_turn(comm, "weather in Paris")
@@ -445,6 +493,60 @@ async def test_non_blocking_server_tool_is_answered_exactly_once(
     (started,) = [t for t in got.of("tool") if t["phase"] == "started"]
     assert (await web_turn(comm, "thanks")).finals("model") == ["You said: thanks"]
     assert response_ids(upstream_sent) == [started["id"]]
+    assert declared_behaviors(upstream_setups[0]) == {
+        "get_weather": "NON_BLOCKING",
+        "web_search": "NON_BLOCKING",
+    }
+    (response,) = [
+        r
+        for m in upstream_sent
+        if "toolResponse" in m
+        for r in m["toolResponse"]["functionResponses"]
+    ]
+    assert response["scheduling"] == "WHEN_IDLE"
+    await comm.disconnect()
+
+
+async def test_new_input_does_not_cancel_a_non_blocking_call(alice, fast_emulator, open_meteo):
+    """gemini-3.8-live cancels only BLOCKING calls on new input: the person can talk on while
+    the lookup runs, and its answer is said when it comes."""
+    gate = asyncio.Event()
+
+    async def slow_geocode(request):
+        await gate.wait()
+        return httpx.Response(200, json=load_fixture("open-meteo-geocoding-paris.json"))
+
+    open_meteo[GEOCODE_KEY] = slow_geocode
+    comm = web_client(alice)
+    await start_web(comm)
+    assert (await web_turn(comm, "weather in Paris")).finals("model") == ["Calling get_weather."]
+    assert (await web_turn(comm, "never mind")).finals("model") == ["You said: never mind"]
+    gate.set()
+    got = await receive_until(comm, lambda e: e["type"] == "turn.complete")
+    assert returned(got.finals("model")[-1])["location"] == "Paris, Île-de-France, France"
+    assert [t["phase"] for t in got.of("tool")] == ["finished"]
+    await comm.disconnect()
+
+
+async def test_blocking_model_gets_blocking_declarations_and_no_scheduling(
+    blocking_model, alice, fast_emulator, open_meteo, upstream_sent, upstream_setups
+):
+    comm = web_client(alice)
+    await start_web(comm, model=blocking_model)
+    got = await web_turn(comm, "weather in Paris")
+    (reply,) = got.finals("model")  # one turn: the model waited for the result
+    assert returned(reply)["location"] == "Paris, Île-de-France, France"
+    assert declared_behaviors(upstream_setups[0]) == {
+        "get_weather": "BLOCKING",
+        "web_search": "BLOCKING",
+    }
+    (response,) = [
+        r
+        for m in upstream_sent
+        if "toolResponse" in m
+        for r in m["toolResponse"]["functionResponses"]
+    ]
+    assert "scheduling" not in response
     await comm.disconnect()
 
 
@@ -505,7 +607,9 @@ def two_calls() -> list[dict]:
     ]
 
 
-async def test_calls_of_one_tool_call_run_concurrently(alice, fake_gemini, http_routes):
+async def test_calls_of_one_tool_call_run_concurrently(
+    blocking_model, alice, fake_gemini, http_routes
+):
     """Each handler waits until both requests are in flight: run one after the other, the
     first would time out and the calls fail."""
     inside: set[str] = set()
@@ -526,7 +630,7 @@ async def test_calls_of_one_tool_call_run_concurrently(alice, fake_gemini, http_
     http_routes.json("GET", FORECAST, load_fixture("open-meteo-forecast.json"))
     http_routes[WIKIPEDIA_KEY] = meeting("search", load_fixture("wikipedia-action-search.json"))
     comm = web_client(alice)
-    ready = await start_web(comm)
+    ready = await start_web(comm, model=blocking_model)
     await comm.send_json_to({"type": "text", "text": "weather and a search, please"})
     await fake_gemini.next("realtimeInput")
     await fake_gemini.send({"toolCall": {"functionCalls": two_calls()}})
@@ -555,13 +659,41 @@ async def test_calls_of_one_tool_call_run_concurrently(alice, fake_gemini, http_
     ]
 
 
+async def test_non_blocking_results_go_up_each_as_soon_as_ready(alice, fake_gemini, open_meteo):
+    """On gemini-3.8-live a slow call does not hold back a quick one of the same toolCall:
+    each result goes up on its own, with WHEN_IDLE."""
+    gate = asyncio.Event()
+
+    async def slow_search(request):
+        await gate.wait()
+        return httpx.Response(200, json=load_fixture("wikipedia-action-search.json"))
+
+    open_meteo[WIKIPEDIA_KEY] = slow_search
+    comm = web_client(alice)
+    await start_web(comm)
+    await comm.send_json_to({"type": "text", "text": "weather and a search, please"})
+    await fake_gemini.next("realtimeInput")
+    await fake_gemini.send({"toolCall": {"functionCalls": two_calls()}})
+    first = await fake_gemini.next("toolResponse")
+    assert [(r["id"], r["scheduling"]) for r in first["functionResponses"]] == [
+        ("call-w", "WHEN_IDLE")
+    ]
+    gate.set()
+    second = await fake_gemini.next("toolResponse")
+    assert [(r["id"], r["scheduling"]) for r in second["functionResponses"]] == [
+        ("call-s", "WHEN_IDLE")
+    ]
+    await comm.disconnect()
+    assert response_ids(fake_gemini.received) == ["call-w", "call-s"]
+
+
 async def test_cancelling_one_call_answers_the_rest_of_its_tool_call(
-    alice, fake_gemini, open_meteo
+    blocking_model, alice, fake_gemini, open_meteo
 ):
     abandoned = asyncio.Event()
     open_meteo[WIKIPEDIA_KEY] = hanging(abandoned)
     comm = web_client(alice)
-    ready = await start_web(comm)
+    ready = await start_web(comm, model=blocking_model)
     await comm.send_json_to({"type": "text", "text": "weather and a search, please"})
     await fake_gemini.next("realtimeInput")
     await fake_gemini.send({"toolCall": {"functionCalls": two_calls()}})
@@ -584,9 +716,9 @@ async def test_cancelling_one_call_answers_the_rest_of_its_tool_call(
     assert (by_id["call-s"]["ok"], by_id["call-s"]["response"]) == (False, {"error": "cancelled"})
 
 
-async def test_a_repeated_call_id_is_answered_once(alice, fake_gemini, open_meteo):
+async def test_a_repeated_call_id_is_answered_once(blocking_model, alice, fake_gemini, open_meteo):
     comm = web_client(alice)
-    await start_web(comm)
+    await start_web(comm, model=blocking_model)
     await comm.send_json_to({"type": "text", "text": "weather twice"})
     await fake_gemini.next("realtimeInput")
     call = two_calls()[0]
@@ -615,7 +747,12 @@ async def test_a_call_nobody_declared_is_answered_by_the_server_on_the_web_path(
     )
     answer = await fake_gemini.next("toolResponse")
     assert answer["functionResponses"] == [
-        {"id": "c-1", "name": "made_up", "response": {"error": "unknown tool: made_up"}}
+        {
+            "id": "c-1",
+            "name": "made_up",
+            "response": failed("unknown tool: made_up"),
+            "scheduling": "WHEN_IDLE",
+        }
     ]
     await fake_gemini.send({"serverContent": {"turnComplete": True}})
     got = await receive_until(comm, lambda e: e["type"] == "turn.complete")
@@ -635,9 +772,7 @@ async def test_a_call_nobody_declared_never_reaches_an_sdk_client(alice_token, f
         {"toolCall": {"functionCalls": [{"id": "c-2", "name": "made_up", "args": {"a": 1}}]}}
     )
     answer = await fake_gemini.next("toolResponse")
-    assert [r["response"] for r in answer["functionResponses"]] == [
-        {"error": "unknown tool: made_up"}
-    ]
+    assert [r["response"] for r in answer["functionResponses"]] == [failed("unknown tool: made_up")]
     await fake_gemini.send({"serverContent": {"turnComplete": True}})
     got = await gemini_until(comm, turn_complete)
     assert all("toolCall" not in m for m in got)

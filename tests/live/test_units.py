@@ -128,9 +128,11 @@ def test_setup_policy():
     tools = policy.merge_tools(server_tools, client.body["tools"], model=model)
     assert tools.client_functions == {"lights"}
     # 3.8 has no code execution (its page, Sept 2026): the deployment's is left out; the
-    # client's googleSearch is forwarded, so Pastra did not add it.
+    # client's googleSearch is forwarded, so Pastra did not add it. The server's function is
+    # declared NON_BLOCKING there; the client's is left as the client declared it.
+    server_function = {"name": "get_weather", "x": 1, "behavior": "NON_BLOCKING"}
     assert tools.declared == [
-        {"functionDeclarations": [{"name": "get_weather", "x": 1}, {"name": "lights"}]},
+        {"functionDeclarations": [server_function, {"name": "lights"}]},
         {"googleSearch": {}},
     ]
     assert tools.added == frozenset()

@@ -45,8 +45,9 @@ async def test_timeout_is_a_tool_error(http_routes):
 
     http_routes["GET", "api.test", "/slow"] = timeout
 
-    with pytest.raises(ToolError, match="the test API did not answer in time"):
+    with pytest.raises(ToolError, match="the test API did not answer in time") as caught:
         await http.get_json("https://api.test/slow", service="the test API")
+    assert caught.value.retryable  # the same call may work a moment later
 
 
 async def test_network_failure_is_a_tool_error(http_routes):
@@ -55,8 +56,9 @@ async def test_network_failure_is_a_tool_error(http_routes):
 
     http_routes["GET", "api.test", "/down"] = refuse
 
-    with pytest.raises(ToolError, match="could not reach the test API"):
+    with pytest.raises(ToolError, match="could not reach the test API") as caught:
         await http.get_json("https://api.test/down", service="the test API")
+    assert caught.value.retryable
 
 
 async def test_non_json_answer_is_a_tool_error(http_routes):
@@ -74,6 +76,19 @@ async def test_error_status_keeps_the_json_body(http_routes):
 
     assert caught.value.status == 400
     assert caught.value.payload == {"error": "No query"}
+    assert not caught.value.retryable  # a 4xx fails again as sent
+
+
+@pytest.mark.parametrize(
+    ("status", "retryable"), [(429, True), (500, True), (503, True), (404, False)]
+)
+async def test_overload_and_outage_statuses_are_retryable(http_routes, status, retryable):
+    http_routes.json("GET", "https://api.test/busy", {}, status=status)
+
+    with pytest.raises(http.ProviderError) as caught:
+        await http.get_json("https://api.test/busy")
+
+    assert caught.value.retryable is retryable
 
 
 async def test_oversized_body_is_refused(http_routes, monkeypatch):

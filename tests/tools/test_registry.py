@@ -126,7 +126,7 @@ async def test_disabled_tool_is_unknown_to_the_runner(settings, http_routes):
     assert result == ToolResult(
         call_id="c7",
         name="get_weather",
-        response={"error": "unknown tool: get_weather"},
+        response={"status": "error", "error": "unknown tool: get_weather", "retryable": False},
         ok=False,
         duration_ms=result.duration_ms,
     )
@@ -167,7 +167,11 @@ async def test_tool_error_becomes_an_error_result(fake_tool):
 
     result = await registry.run(call_id="c1", name="fake", args={"text": "x"})
 
-    assert result.response == {"error": "no place called Atlantis"}
+    assert result.response == {
+        "status": "error",
+        "error": "no place called Atlantis",
+        "retryable": False,
+    }
     assert not result.ok
 
 
@@ -180,7 +184,7 @@ async def test_crash_is_logged_and_reported_as_internal_error(fake_tool, caplog)
     with caplog.at_level(logging.INFO, logger="assistant.tools"):
         result = await registry.run(call_id="c1", name="fake", args={"text": "secret words"})
 
-    assert result.response == {"error": "internal error"}
+    assert result.response == {"status": "error", "error": "internal error", "retryable": False}
     assert not result.ok
     (crash,) = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert crash.exc_info is not None
@@ -197,7 +201,7 @@ async def test_handler_returning_a_non_json_dict_is_a_bug(fake_tool, bad):
 
     result = await registry.run(call_id="c1", name="fake", args={"text": "x"})
 
-    assert result.response == {"error": "internal error"}
+    assert result.response == {"status": "error", "error": "internal error", "retryable": False}
 
 
 @pytest.mark.parametrize(
@@ -221,7 +225,7 @@ async def test_handler_returning_a_non_json_dict_is_a_bug(fake_tool, bad):
 async def test_bad_arguments_become_error_results(http_routes, args, message):
     result = await registry.run(call_id="c1", name="get_weather", args=args)
 
-    assert result.response == {"error": message}
+    assert result.response == {"status": "error", "error": message, "retryable": False}
     assert http_routes.requests == []
 
 
@@ -241,7 +245,7 @@ async def test_integer_arguments(fake_tool, args, message):
 
     result = await registry.run(call_id="c1", name="fake", args=args)
 
-    assert result.response == {"error": message}
+    assert result.response == {"status": "error", "error": message, "retryable": False}
 
 
 async def test_timeout_becomes_an_error_result(http_routes, settings):
@@ -259,7 +263,11 @@ async def test_timeout_becomes_an_error_result(http_routes, settings):
     assert time.monotonic() - started < 2
     assert not result.ok
     assert "time" in result.response["error"]
-    assert result.response == {"error": "get_weather did not finish in time (limit 0.2 seconds)"}
+    assert result.response == {
+        "status": "error",
+        "error": "get_weather did not finish in time (limit 0.2 seconds)",
+        "retryable": True,
+    }
     assert 150 <= result.duration_ms < 2000
 
 

@@ -99,7 +99,9 @@ async def test_wikipedia_api_error_with_status_200(http_routes):
     result = await registry.run(call_id="c1", name="web_search", args={"query": "x"})
 
     assert result.response == {
-        "error": 'Wikipedia refused the search: The "search" parameter must be set.'
+        "status": "error",
+        "error": 'Wikipedia refused the search: The "search" parameter must be set.',
+        "retryable": False,
     }
 
 
@@ -184,7 +186,11 @@ async def test_searxng_error_json(http_routes, searxng):
 
     result = await registry.run(call_id="c1", name="web_search", args={"query": "rust"})
 
-    assert result.response == {"error": "SearXNG refused the search: No query"}
+    assert result.response == {
+        "status": "error",
+        "error": "SearXNG refused the search: No query",
+        "retryable": False,
+    }
 
 
 async def test_searxng_without_json_format_says_how_to_fix_it(http_routes, searxng):
@@ -204,7 +210,11 @@ async def test_searxng_engines_failing_is_not_no_results(http_routes, searxng):
 
     result = await registry.run(call_id="c1", name="web_search", args={"query": "rust"})
 
-    assert result.response == {"error": "the search engines did not respond; try again later"}
+    assert result.response == {
+        "status": "error",
+        "error": "the search engines did not respond; try again later",
+        "retryable": True,
+    }
 
 
 # --- Brave -----------------------------------------------------------------------------------
@@ -259,7 +269,9 @@ async def test_brave_error_is_explained_without_the_key(http_routes, brave):
     result = await registry.run(call_id="c1", name="web_search", args={"query": "rust"})
 
     assert result.response == {
-        "error": "Brave Search refused the search: The provided subscription token is invalid."
+        "status": "error",
+        "error": "Brave Search refused the search: The provided subscription token is invalid.",
+        "retryable": False,
     }
     assert "brave-test-key" not in result.summary(1000)
 
@@ -272,6 +284,7 @@ async def test_brave_rate_limit(http_routes, brave):
     result = await registry.run(call_id="c1", name="web_search", args={"query": "rust"})
 
     assert "rate limiting" in result.response["error"]
+    assert (result.response["status"], result.response["retryable"]) == ("error", True)
 
 
 # --- configuration ---------------------------------------------------------------------------
@@ -290,7 +303,11 @@ async def test_misconfigured_search_is_never_declared(settings, backend, url, ke
     declared = [d["name"] for d in registry.gemini_tools()[0]["functionDeclarations"]]
     assert declared == ["get_weather"]
     result = await registry.run(call_id="c1", name="web_search", args={"query": "rust"})
-    assert result.response == {"error": "unknown tool: web_search"}
+    assert result.response == {
+        "status": "error",
+        "error": "unknown tool: web_search",
+        "retryable": False,
+    }
 
 
 @pytest.mark.parametrize(

@@ -152,8 +152,10 @@ async def test_geocoding_error_json_becomes_a_clear_error(http_routes):
     result = await registry.run(call_id="c1", name="get_weather", args={"location": "Paris"})
 
     assert result.response == {
+        "status": "error",
         "error": "the weather service refused the request: "
-        "Parameter count must be between 1 and 100."
+        "Parameter count must be between 1 and 100.",
+        "retryable": False,  # the same request fails again: say so, do not retry
     }
 
 
@@ -175,7 +177,11 @@ async def test_provider_outage_is_an_error_not_a_crash(http_routes):
 
     result = await registry.run(call_id="c1", name="get_weather", args={"location": "Paris"})
 
-    assert result.response == {"error": "the weather service is unavailable (HTTP 503)"}
+    assert result.response == {
+        "status": "error",
+        "error": "the weather service is unavailable (HTTP 503)",
+        "retryable": True,
+    }
 
 
 async def test_missing_daily_values_are_left_out(http_routes):
@@ -198,7 +204,7 @@ async def test_missing_daily_values_are_left_out(http_routes):
 
 async def test_empty_location_is_refused(http_routes):
     result = await registry.run(call_id="c1", name="get_weather", args={"location": "   "})
-    assert result.response == {"error": "location is empty"}
+    assert result.response == {"status": "error", "error": "location is empty", "retryable": False}
 
 
 async def test_configured_local_endpoints_are_trusted(http_routes, settings, resolver):

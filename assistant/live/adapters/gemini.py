@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from assistant import metrics
-from assistant.live import handles
+from assistant.live import credentials, handles
 from assistant.live.close_codes import GeminiCode, close_reason
 from assistant.live.contract import Adapter, Close, SessionSpec, allowed_model
 from assistant.live.errors import EndKind, SessionEnd
 from assistant.live.gemini import client as wire_client
 from assistant.live.gemini import errors, wire
+from assistant.live.gemini.constraints import apply_lock
 from assistant.live.gemini.server import ServerView
 from assistant.live.gemini.setup import ClientSetup, read_client_setup
 from assistant.live.limits import MAX_CONTENT_BYTES, MAX_MESSAGE_BYTES
@@ -23,19 +24,30 @@ from assistant.models import Conversation
 
 if TYPE_CHECKING:
     from assistant.live.session import LiveSession
+    from assistant.services import EphemeralGrant
 
 
 class GeminiAdapter(Adapter):
-    """`user_id` is None when the token was missing or wrong (`token_given` says which):
-    the socket is accepted like Google's and refused at the first message."""
+    """`user_id` is None when the token was missing or wrong (`refusal` says how to close,
+    or `token_given` which): the socket is accepted like Google's and refused at the first
+    message. `ephemeral`: opened with an ephemeral token, whose lock and expiry apply."""
 
     path_name = "sdk"
 
-    def __init__(self, user_id: int | None, *, version: str, token_given: bool) -> None:
+    def __init__(
+        self,
+        user_id: int | None,
+        *,
+        version: str,
+        token_given: bool = False,
+        refusal: tuple[int, str] | None = None,
+        ephemeral: EphemeralGrant | None = None,
+    ) -> None:
         self.user_id = user_id
         self.version = version
-        self._refusal: tuple[int, str] | None = None
-        if user_id is None:
+        self.ephemeral = ephemeral
+        self._refusal = refusal
+        if user_id is None and refusal is None:
             self._refusal = (
                 (GeminiCode.INVALID_ARGUMENT, errors.REASON_BAD_KEY)
                 if token_given
@@ -54,6 +66,8 @@ class GeminiAdapter(Adapter):
     def on_text(self, data: str | bytes) -> SessionSpec | None:
         if self._refusal is not None:
             raise SessionEnd(EndKind.BAD_MESSAGE)  # closes with the refusal
+        if self.ephemeral is not None and credentials.expired(self.ephemeral):
+            raise errors.token_refusal("expired")  # its expireTime gates every message
         size = len(data)
         if size > MAX_MESSAGE_BYTES:
             raise SessionEnd(
@@ -112,6 +126,15 @@ class GeminiAdapter(Adapter):
             session.client_content(value)
 
     def _setup(self, body: dict) -> SessionSpec:
+        grant = self.ephemeral
+        if grant is not None:  # the token's locked setup (constraints.py)
+            body = apply_lock(
+                body,
+                model=grant.model,
+                setup=grant.setup,
+                mask=grant.field_mask,
+                resolve=allowed_model,
+            )
         client = read_client_setup(body)
         requested = client.model.removeprefix("models/")
         model = allowed_model(requested)
@@ -133,12 +156,17 @@ class GeminiAdapter(Adapter):
             voice=client.voice(),
             conversation_id=conversation_id,
             api_version=self.version,
+            ephemeral_token_id=grant.token_id if grant is not None else None,
         )
 
     # --- sink: session → Gemini client ----------------------------------------------------
 
     # Reconnects (`state`), server-executed calls (`tool_activity`) and turn summaries are
     # none of a Gemini client's business: the Adapter's no-ops.
+
+    def started(self, session: LiveSession) -> None:
+        if self.ephemeral is not None:  # an open session ends at the token's expireTime
+            session.tasks.spawn(credentials.expiry(self.ephemeral), "token expiry")
 
     def ready(self) -> None:
         self.downlink.put(wire.SETUP_COMPLETE)
@@ -192,9 +220,11 @@ class GeminiAdapter(Adapter):
         """serverContent as this client gets it, or None when it goes unchanged."""
         content = view.content
         out: dict | None = None
-        if not setup.wants_input_transcription and "inputTranscription" in content:
-            out = dict(content)
-            del out["inputTranscription"]
+        if not setup.wants_input_transcription:  # Pastra always asks upstream for them
+            for name in ("inputTranscription", "interimInputTranscription"):
+                if name in content:
+                    out = out if out is not None else dict(content)
+                    del out[name]
         if self.session.emulate_text:
             # The client asked for TEXT from an audio-only model: it gets the transcript
             # as text parts, and no audio.

@@ -14,6 +14,7 @@ from assistant.live.close_codes import CloseCode, close_reason, web_close_code
 from assistant.live.contract import Adapter, Close, SessionSpec, allowed_model
 from assistant.live.errors import EndKind, SessionEnd
 from assistant.live.gemini import setup as policy
+from assistant.live.gemini.reasons import is_waiting, reason_text
 from assistant.live.gemini.server import ServerView, grounding_summary, usage_counts
 from assistant.live.gemini.wire import b64decode
 from assistant.live.recorder import TurnSummary
@@ -29,6 +30,8 @@ class WebAdapter(Adapter):
 
     def __init__(self, user_id: int) -> None:
         self.user_id = user_id
+        self._thinking = False  # a `thinking` event went out for the reply still to come
+        self._status = ""  # interactionStatus of the message that completes the turn
 
     def close(self, end: SessionEnd) -> Close:
         code = web_close_code(end)
@@ -84,6 +87,8 @@ class WebAdapter(Adapter):
             text_only=options["modality"] == "text",
             persona=options["persona"],
             functions=options["functions"],
+            language=options["language"],
+            media_resolution=options["media_resolution"],
         )
         return SessionSpec(
             user_id=self.user_id,
@@ -126,6 +131,15 @@ class WebAdapter(Adapter):
 
     def server_message(self, view: ServerView, routing: Routing) -> None:
         put, event = self.downlink.put, bp.event
+        if view.voice_activity:
+            put(event("voice", activity=view.voice_activity))
+        if view.interim_input is not None:
+            put(event("transcript.interim", role="user", text=view.interim_input))
+        if view.thinking and not self._thinking:
+            self._thinking = True
+            put(event("thinking"))
+        if view.audio or view.output_text or view.texts:
+            self._thinking = False
         if view.audio and not self.session.emulate_text:
             for data in view.audio:
                 self.downlink.put_audio(b64decode(data))
@@ -148,9 +162,20 @@ class WebAdapter(Adapter):
             put(event("tool", phase="cancelled", id=call_id, executor="client"))
         if view.interrupted:
             put(event("interrupted"))
+        self._turn_end(view)
         if view.usage is not None:
             prompt, response, total = usage_counts(view.usage)
             put(event("usage", prompt_tokens=prompt, response_tokens=response, total_tokens=total))
+
+    def _turn_end(self, view: ServerView) -> None:
+        """Why a turn ends without (all of) a reply: a refusal or a stop says so in words
+        (`turn.reason`); a model waiting for the person to go on says that (`waiting`)."""
+        reason = view.turn_reason
+        if reason and not is_waiting(reason):
+            self.downlink.put(bp.event("turn.reason", reason=reason, message=reason_text(reason)))
+        if view.waiting_for_input or is_waiting(reason):
+            self.downlink.put(bp.event("waiting", reason=reason))
+        self._status = view.interaction_status
 
     def features_unavailable(self, features: list[str]) -> None:
         names = " and ".join(policy.BUILTIN_NAMES.get(f, f) for f in features)
@@ -169,4 +194,6 @@ class WebAdapter(Adapter):
             put(event("transcript", role="user", text=summary.user, final=True))
         if summary.model:
             put(event("transcript", role="model", text=summary.model, final=True))
-        put(event("turn.complete", turn=summary.turn, interrupted=summary.interrupted))
+        status = {"status": self._status} if self._status else {}
+        self._thinking, self._status = False, ""
+        put(event("turn.complete", turn=summary.turn, interrupted=summary.interrupted, **status))

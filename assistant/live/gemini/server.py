@@ -45,22 +45,40 @@ class ServerView(NamedTuple):
     resumption: str | None = None  # new handle when resumable
     resumable: bool = False
     usage: dict[str, Any] | None = None
+    # Newer fields (google-genai 3.6 types; docs/gemini-live-protocol.md "Update 2026-12"):
+    thinking: bool = False  # `thought: true` parts (never audio, text or a reply)
+    interim_input: str | None = None  # interimInputTranscription: the user's line so far
+    turn_reason: str = ""  # turnCompleteReason, without the UNSPECIFIED value
+    waiting_for_input: bool = False  # the model waits for the user to go on
+    interaction_status: str = ""  # IN_PROGRESS | IDLE, sent with turnComplete
+    voice_activity: str = ""  # "start" | "end" (voiceActivity / voiceActivityDetectionSignal)
 
 
-def _model_turn(turn: dict) -> tuple[list[str], list[str], list[tuple[str, str, str]]]:
+_VOICE_ACTIVITY = {
+    "ACTIVITY_START": "start",
+    "ACTIVITY_END": "end",
+    "VAD_SIGNAL_TYPE_SOS": "start",
+    "VAD_SIGNAL_TYPE_EOS": "end",
+}
+
+
+def _model_turn(turn: dict) -> tuple[list[str], list[str], list[tuple[str, str, str]], bool]:
     audio: list[str] = []
     texts: list[str] = []
     code: list[tuple[str, str, str]] = []
+    thinking = False
     for part in turn.get("parts") or ():
         if not isinstance(part, dict):
             continue
-        if (blob := part.get("inlineData")) is not None:
+        if part.get("thought"):  # the model's reasoning: a sign of work, never the reply
+            thinking = True
+        elif (blob := part.get("inlineData")) is not None:
             if str(blob.get("mimeType", "audio")).startswith("audio") and isinstance(
                 blob.get("data"), str
             ):
                 audio.append(blob["data"])
         elif (text := part.get("text")) is not None:
-            if not part.get("thought") and isinstance(text, str):
+            if isinstance(text, str):
                 texts.append(text)
         elif (executable := part.get("executableCode")) is not None:
             code.append(
@@ -68,7 +86,21 @@ def _model_turn(turn: dict) -> tuple[list[str], list[str], list[tuple[str, str, 
             )
         elif (result := part.get("codeExecutionResult")) is not None:
             code.append(("result", str(result.get("outcome", "")), str(result.get("output", ""))))
-    return audio, texts, code
+    return audio, texts, code, thinking
+
+
+def _voice_activity(msg: dict) -> str:
+    """ "start"/"end" from a voiceActivity (or Vertex-style voiceActivityDetectionSignal)
+    message, else "". On the wire voiceActivity's field is `type` (google-genai 3.6.1
+    _VoiceActivity_from_mldev); the SDK's own name `voiceActivityType` is read too."""
+    activity = msg.get("voiceActivity")
+    if isinstance(activity, dict):
+        kind = activity.get("type") or activity.get("voiceActivityType") or ""
+        return _VOICE_ACTIVITY.get(str(kind).upper(), "")
+    signal = msg.get("voiceActivityDetectionSignal")
+    if isinstance(signal, dict):
+        return _VOICE_ACTIVITY.get(str(signal.get("vadSignalType", "")).upper(), "")
+    return ""
 
 
 def parse_server(raw: bytes | str) -> ServerView:
@@ -82,7 +114,9 @@ def parse_server(raw: bytes | str) -> ServerView:
         fields["content"] = MappingProxyType(content)
         turn = content.get("modelTurn")
         if isinstance(turn, dict):
-            audio, texts, code = _model_turn(turn)
+            audio, texts, code, thinking = _model_turn(turn)
+            if thinking:
+                fields["thinking"] = True
             if audio:
                 fields["audio"] = tuple(audio)
             if texts:
@@ -101,6 +135,16 @@ def parse_server(raw: bytes | str) -> ServerView:
             fields["turn_complete"] = True
         if isinstance(grounding := content.get("groundingMetadata"), dict):
             fields["grounding"] = grounding
+        if isinstance(tx := content.get("interimInputTranscription"), dict):
+            fields["interim_input"] = str(tx.get("text") or "")
+        reason = content.get("turnCompleteReason")
+        if isinstance(reason, str) and reason and reason != "TURN_COMPLETE_REASON_UNSPECIFIED":
+            fields["turn_reason"] = reason.upper()
+        if content.get("waitingForInput"):
+            fields["waiting_for_input"] = True
+        status = content.get("interactionStatus")
+        if isinstance(status, str) and status and status != "INTERACTION_STATUS_UNSPECIFIED":
+            fields["interaction_status"] = status.upper()
     if "setupComplete" in msg:
         fields["setup_complete"] = True
     if isinstance(call := msg.get("toolCall"), dict):
@@ -117,6 +161,8 @@ def parse_server(raw: bytes | str) -> ServerView:
             fields["resumption"] = handle
     if isinstance(usage := msg.get("usageMetadata"), dict):
         fields["usage"] = usage
+    if activity := _voice_activity(msg):
+        fields["voice_activity"] = activity
     return ServerView(raw, MappingProxyType(msg), **fields)
 
 

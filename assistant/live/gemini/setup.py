@@ -86,12 +86,26 @@ def read_client_setup(raw: dict[str, Any]) -> ClientSetup:
 
 
 def web_setup(
-    *, model: str, voice: str, text_only: bool, persona: str, functions: list[dict]
+    *,
+    model: str,
+    voice: str,
+    text_only: bool,
+    persona: str,
+    functions: list[dict],
+    language: str = "",
+    media_resolution: str = "",
 ) -> ClientSetup:
-    """The setup the web UI's `start` options stand for (both transcriptions always on)."""
+    """The setup the web UI's `start` options stand for (both transcriptions always on).
+    `language` (a BCP-47 code) becomes speechConfig.languageCode, "" leaves it to the model;
+    `media_resolution` (MEDIA_RESOLUTION_LOW/MEDIUM/HIGH) what a video frame costs, "" unset."""
     generation: dict[str, Any] = {"responseModalities": ["TEXT" if text_only else "AUDIO"]}
     if not text_only:
-        generation["speechConfig"] = {"voiceConfig": {"prebuiltVoiceConfig": {"voiceName": voice}}}
+        speech: dict[str, Any] = {"voiceConfig": {"prebuiltVoiceConfig": {"voiceName": voice}}}
+        if language:
+            speech["languageCode"] = language
+        generation["speechConfig"] = speech
+    if media_resolution:
+        generation["mediaResolution"] = media_resolution
     body: dict[str, Any] = {"model": model, "generationConfig": generation}
     if persona.strip():
         body["systemInstruction"] = {"parts": [{"text": persona.strip()}]}
@@ -177,9 +191,16 @@ def merge_tools(
     otherwise refused (SessionEnd naming the tool), never dropped in silence. What each model
     supports is the capability table's (models.py, with its sources).
     """
-    supported = capabilities(model).tools
+    caps = capabilities(model)
+    supported = caps.tools
     server_names = function_names(server_tools)
-    declarations = [d for tool in server_tools for d in tool.get(FUNCTIONS) or () if d]
+    # The server's functions are declared with the behaviour that suits them on this model.
+    declarations = [
+        {**d, "behavior": caps.server_function_behavior}
+        for tool in server_tools
+        for d in tool.get(FUNCTIONS) or ()
+        if d
+    ]
     offered = {kind: value for tool in server_tools for kind, value in tool.items()}
     offered.pop(FUNCTIONS, None)
     client_names: set[str] = set()
@@ -217,6 +238,31 @@ def merge_tools(
             merged.append({kind: value})
             added.add(kind)
     return Tools(merged, client_names, frozenset(added))
+
+
+def _refused(what: str, model: str) -> SessionEnd:
+    # Short enough for the longest field and model name: a close reason is cut at 123 bytes.
+    return invalid(f"Invalid argument: {what} is not supported by models/{model}.")
+
+
+def check_fields(client: ClientSetup, *, model: str) -> None:
+    """Refuse, before any upstream, a setup field or voice the model refuses (the capability
+    table's, with its sources), as Google does: 1007 invalid argument, here naming the field.
+    A model the table does not know is not checked."""
+    caps = capabilities(model)
+    generation = client.body.get("generationConfig") or {}
+    for name in sorted(caps.refused_setup_fields):
+        if generation.get(name) is not None:
+            raise _refused(f"generationConfig.{name}", model)
+        if client.body.get(name) is not None:
+            raise _refused(name, model)
+    proactivity = client.body.get("proactivity")
+    always_on = caps.proactive_audio_always and isinstance(proactivity, dict)
+    if always_on and proactivity.get("proactiveAudio") is False:
+        raise _refused("proactivity.proactiveAudio false", model)
+    voice = client.voice()
+    if voice and caps.voices and voice.lower() not in caps.voices:
+        raise _refused(f"voice {voice[:40]}", model)
 
 
 def context_update(
