@@ -142,12 +142,28 @@ def read_video(message: dict[str, Any]) -> tuple[str, str]:
     return mime, data
 
 
+SCHEDULING = ("SILENT", "WHEN_IDLE", "INTERRUPT")  # NON_BLOCKING results (Live tools page)
+
+
 def read_tool_result(message: dict[str, Any]) -> dict[str, Any]:
+    """A page's answer to its own function: `response`, and for a NON_BLOCKING call optional
+    `scheduling` (SILENT / WHEN_IDLE / INTERRUPT) and `willContinue` (more answers follow)."""
     call_id = _string(message, "id", limit=200, required=True)
     response = message.get("response")
     if not isinstance(response, dict):
         raise bad("Malformed `tool.result`: `response` must be an object.")
-    return {"id": call_id, "name": _string(message, "name", limit=200), "response": response}
+    result = {"id": call_id, "name": _string(message, "name", limit=200), "response": response}
+    scheduling = message.get("scheduling")
+    if scheduling is not None:
+        if scheduling not in SCHEDULING:
+            raise bad(f"Malformed `tool.result`: `scheduling` is one of {', '.join(SCHEDULING)}.")
+        result["scheduling"] = scheduling
+    will_continue = message.get("willContinue")
+    if will_continue is not None:
+        if not isinstance(will_continue, bool):
+            raise bad("Malformed `tool.result`: `willContinue` is true or false.")
+        result["willContinue"] = will_continue
+    return result
 
 
 # --- server → browser ---------------------------------------------------------------------

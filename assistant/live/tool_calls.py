@@ -156,6 +156,8 @@ class ToolCalls:
             response["scheduling"] = self._scheduling
             if batch.generation == self._generation():
                 self._send([response], batch.generation)
+            else:
+                logger.info("tool result of an earlier upstream connection not sent")
             return
         batch.responses.append(response)
         self._answer_batch(batch)

@@ -410,3 +410,19 @@ async def settled():
         if not await SessionLease.objects.aexists():
             return
         await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def upstream_setups(monkeypatch):
+    """The setups Pastra opened upstream connections with (a spy: every open goes on)."""
+    from assistant.live.upstream import Upstream
+
+    sent: list[dict] = []
+    original = Upstream.open.__func__
+
+    async def spy(cls, setup, **kwargs):
+        sent.append(setup["setup"])
+        return await original(cls, setup, **kwargs)
+
+    monkeypatch.setattr(Upstream, "open", classmethod(spy))
+    return sent

@@ -6,7 +6,6 @@ Pastra added goes on without it. Also NON_BLOCKING `willContinue` answers, all f
 import pytest
 
 from assistant.live.gemini import models
-from assistant.live.upstream import Upstream
 from assistant.models import ConversationEvent
 from tests.live.conftest import (
     MODEL,
@@ -27,20 +26,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 Kind = ConversationEvent.Kind
 MODEL_31 = "gemini-3.1-flash-live-preview"
-
-
-@pytest.fixture
-def upstream_setups(monkeypatch):
-    """The setups Pastra sent upstream (a spy: every open goes on as before)."""
-    sent = []
-    original = Upstream.open.__func__
-
-    async def spy(cls, setup, **kwargs):
-        sent.append(setup["setup"])
-        return await original(cls, setup, **kwargs)
-
-    monkeypatch.setattr(Upstream, "open", classmethod(spy))
-    return sent
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import pytest
 from assistant.live.errors import SessionEnd
 from assistant.live.gemini import models
 from assistant.live.gemini.setup import ClientSetup, check_fields
-from assistant.live.upstream import Upstream
 from tests.live.conftest import MODEL, gemini_client
 from tests.live.test_gemini_socket import expect_close, open_session
 
@@ -21,19 +20,6 @@ MODEL_25 = "gemini-2.5-flash-native-audio-preview-12-2025"
 def all_models(live_settings):
     live_settings.PASTRA_ALLOWED_MODELS = [*live_settings.PASTRA_ALLOWED_MODELS, MODEL_31, MODEL_25]
     return live_settings
-
-
-@pytest.fixture
-def upstream_setups(monkeypatch):
-    sent = []
-    original = Upstream.open.__func__
-
-    async def spy(cls, setup, **kwargs):
-        sent.append(setup["setup"])
-        return await original(cls, setup, **kwargs)
-
-    monkeypatch.setattr(Upstream, "open", classmethod(spy))
-    return sent
 
 
 def voice(name: str) -> dict:

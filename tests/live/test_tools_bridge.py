@@ -86,20 +86,6 @@ def upstream_sent(monkeypatch):
     return sent
 
 
-@pytest.fixture
-def upstream_setups(monkeypatch):
-    """Every setup the bridge opened an upstream connection with."""
-    setups: list[dict] = []
-    original = Upstream.open.__func__
-
-    async def open_(cls, setup, **kwargs):
-        setups.append(setup["setup"])
-        return await original(cls, setup, **kwargs)
-
-    monkeypatch.setattr(Upstream, "open", classmethod(open_))
-    return setups
-
-
 def declared_behaviors(setup: dict) -> dict[str, str]:
     return {
         d["name"]: d["behavior"] for t in setup["tools"] for d in t.get("functionDeclarations", ())

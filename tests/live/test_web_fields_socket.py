@@ -6,7 +6,6 @@ language and camera quality reaching the upstream setup."""
 import pytest
 
 from assistant.live.gemini.reasons import reason_text
-from assistant.live.upstream import Upstream
 from assistant.models import ConversationEvent
 from tests.live.conftest import (
     MODEL,
@@ -25,20 +24,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 Kind = ConversationEvent.Kind
 THINKING_MODEL = "gemini-3.8-live-extended-thinking"
-
-
-@pytest.fixture
-def upstream_setups(monkeypatch):
-    """The setups Pastra sent upstream (a spy: every open goes on as before)."""
-    sent = []
-    original = Upstream.open.__func__
-
-    async def spy(cls, setup, **kwargs):
-        sent.append(setup["setup"])
-        return await original(cls, setup, **kwargs)
-
-    monkeypatch.setattr(Upstream, "open", classmethod(spy))
-    return sent
 
 
 async def test_a_refused_message_says_why_and_the_record_keeps_the_reason(alice, emulator):
