@@ -17,8 +17,8 @@ RUN apt-get update \
     && useradd --create-home --uid 10001 pastra
 
 WORKDIR /app
-COPY requirements.txt .
-RUN pip install -r requirements.txt
+COPY requirements.lock .
+RUN pip install --require-hashes -r requirements.lock
 
 COPY --chown=pastra:pastra . .
 # collectstatic needs settings but no secrets, database or upstream.
@@ -44,4 +44,4 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
 
 # Cloud Run sets PORT; migrations run as a separate job/step (see docs).
 # WebSocket settings and why: docs/asgi-server.md.
-CMD ["sh", "-c", "exec daphne -b 0.0.0.0 -p ${PORT} --proxy-headers --websocket_timeout 86400 --websocket_connect_timeout 15 --ping-interval 20 --ping-timeout 30 --websocket-max-message-size 1048576 --websocket-max-frame-size 1048576 pastra_site.asgi:application"]
+CMD ["sh", "-c", "exec daphne -b 0.0.0.0 -p ${PORT} --websocket_timeout 86400 --websocket_connect_timeout 15 --ping-interval 20 --ping-timeout 30 --websocket-max-message-size 1048576 --websocket-max-frame-size 1048576 pastra_site.asgi:application"]

@@ -10,18 +10,18 @@ TLS_PORT ?= 8443
 TLS_DIR ?= .local/tls
 export DJANGO_SETTINGS_MODULE := pastra_site.settings
 
-.PHONY: run test lint bench migrate superuser clean
+.PHONY: run test lint bench migrate superuser clean fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.runtime: requirements.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements.txt
+$(VENV)/.runtime: requirements.lock | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+$(VENV)/.dev: requirements.lock requirements-dev.lock | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
 	touch $@ $(VENV)/.runtime
 
 migrate: $(VENV)/.runtime
@@ -63,3 +63,9 @@ superuser: migrate
 
 clean:
 	rm -rf $(VENV) static-collected .pytest_cache .ruff_cache .local tests/sdk_js/node_modules
+
+# The long fuzz run, by hand (docs/security.md, "Fuzzing"): random cases, thousands per socket;
+# failures are kept in .pytest_cache/hypothesis and replayed first next time. `make test` runs
+# the quick, derandomized profile.
+fuzz: $(VENV)/.dev
+	PASTRA_FUZZ=long $(BIN)/pytest tests/fuzz

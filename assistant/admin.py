@@ -1,5 +1,6 @@
 """Staff review: conversations (read-only, exportable, live sessions can be ended), users with
-their quota overrides, and access and ephemeral tokens (read-only, revocable; the hash is
+their quota overrides and today's live time (their live sessions can be ended), the daily
+usage ledger (read-only), and access and ephemeral tokens (read-only, revocable; the hash is
 never shown)."""
 
 import csv
@@ -9,14 +10,16 @@ import logging
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied
+from django.db.models import OuterRef, Subquery
 from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from assistant import control, live_view, selectors, services
-from assistant.models import AccessToken, Conversation, EphemeralToken, User
+from assistant.models import AccessToken, Conversation, DailyUsage, EphemeralToken, User
 
 logger = logging.getLogger(__name__)
 
@@ -299,9 +302,11 @@ class UserAdmin(DjangoUserAdmin):
         "is_staff",
         "max_sessions",
         "daily_seconds",
+        "live_today",
         "last_login",
         "date_joined",
     )
+    actions = ("end_live_sessions",)
     fieldsets = (
         *DjangoUserAdmin.fieldsets,
         (
@@ -312,6 +317,60 @@ class UserAdmin(DjangoUserAdmin):
             },
         ),
     )
+
+    def get_queryset(self, request):
+        today = DailyUsage.objects.filter(user=OuterRef("pk"), day=timezone.localdate())
+        return super().get_queryset(request).annotate(_live_today=Subquery(today.values("seconds")))
+
+    @admin.display(description="Live today", ordering="_live_today")
+    def live_today(self, obj):
+        """Live time charged today (TIME_ZONE), of the user's allowance."""
+        used = getattr(obj, "_live_today", None) or 0.0
+        return f"{format_duration(used)} of {format_duration(obj.effective_daily_seconds())}"
+
+    @admin.action(description="End their live sessions")
+    def end_live_sessions(self, request, queryset):
+        signalled = 0
+        for user in queryset:
+            try:
+                signalled += control.end_sessions(
+                    user_id=user.pk,
+                    reason=f"Ended by an administrator ({request.user.get_username()})",
+                )
+            except Exception:
+                logger.exception("user=%s could not signal live.end", user.pk)
+                self.message_user(
+                    request, "Could not reach the live workers; try again.", messages.ERROR
+                )
+                return
+        noun = "session" if signalled == 1 else "sessions"
+        self.message_user(request, f"Signalled {signalled} live {noun} to end.", messages.SUCCESS)
+
+
+@admin.register(DailyUsage)
+class DailyUsageAdmin(admin.ModelAdmin):
+    """The quota ledger, per user and day: what was charged, never edited by hand."""
+
+    list_display = ("user", "day", "used", "updated_at")
+    list_filter = ("day",)
+    list_select_related = ("user",)
+    search_fields = ("user__username",)
+    date_hierarchy = "day"
+    fields = ("user", "day", "seconds", "updated_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Live time", ordering="seconds")
+    def used(self, obj):
+        return format_duration(obj.seconds)
 
 
 @admin.register(AccessToken)
@@ -415,7 +474,7 @@ class EphemeralTokenAdmin(admin.ModelAdmin):
             for conversation_id in live:
                 try:
                     control.end_sessions(
-                        conversation_id=conversation_id, reason="Its ephemeral token was revoked."
+                        conversation_id=conversation_id, reason=control.REASON_EPHEMERAL_REVOKED
                     )
                 except Exception:
                     logger.warning("conv=%s revoke: not signalled", conversation_id, exc_info=True)

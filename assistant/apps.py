@@ -1,4 +1,5 @@
-"""The assistant app's configuration: at start-up, the live path's at-fork hook (nothing else)."""
+"""The assistant app's configuration: at start-up, the live path's at-fork hook and the
+account receivers that end live sessions when a credential is lost (nothing else)."""
 
 from django.apps import AppConfig
 
@@ -13,3 +14,8 @@ class AssistantConfig(AppConfig):
         from assistant.live import db
 
         db.install_fork_hook()
+        # A password changed or reset, an account deactivated: their live sessions end
+        # (assistant/accounts.py). Connected here, not by importing a module.
+        from assistant import accounts
+
+        accounts.connect()

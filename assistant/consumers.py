@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 
 from assistant import control, metrics
@@ -40,6 +41,7 @@ class _SessionConsumer(BridgeConsumer):
     _watchdog: asyncio.Task | None = None
     _closed = False
     _close_counted = False
+    access_token_id: int | None = None  # the token behind a Gemini-path session
 
     def receive_now(self, message):
         session = self.session
@@ -55,6 +57,10 @@ class _SessionConsumer(BridgeConsumer):
                 self.start_session(spec)  # may refuse the setup (its tools, say)
         except SessionEnd as end:
             return self.end(end)
+        except Exception:  # a bug: end this session only, at once, freeing lease and upstream
+            logger.exception("%s: a client message could not be handled", self.adapter.path_name)
+            metrics.ERRORS.labels("session").inc()
+            return self.end(SessionEnd(EndKind.INTERNAL))
         return None
 
     async def end(self, end: SessionEnd) -> None:
@@ -88,6 +94,7 @@ class _SessionConsumer(BridgeConsumer):
         # Log lines of this connection carry its ids; the session adds the conversation id
         # for its own tasks once it exists.
         logs.bind(user=spec.user_id, client=spec.client_kind, conversation=spec.conversation_id)
+        spec = dataclasses.replace(spec, access_token_id=self.access_token_id)
         self.session = LiveSession(
             spec, self.adapter, Downlink(self._transmit), on_started=self._join
         )
@@ -147,16 +154,20 @@ class _SessionConsumer(BridgeConsumer):
     # --- channel layer: control events ------------------------------------------------------
 
     async def _join(self, session: LiveSession) -> None:
+        spec = session.spec
         await self.join_groups(
-            (
-                control.user_group(session.spec.user_id),
-                control.conversation_group(session.conversation_id),
+            control.session_groups(
+                user_id=spec.user_id,
+                conversation_id=session.conversation_id,
+                access_token_id=spec.access_token_id,
             )
         )
 
     async def live_end(self, event):
-        """`live.end` from staff, `manage.py end_session` or logout (assistant/control.py)."""
-        await self.end(SessionEnd(EndKind.ENDED, str(event.get("reason") or "")))
+        """`live.end` from staff, `end_session`, logout, a credential lost (control.py)."""
+        end = control.end_for(event, path=self.adapter.path_name, scope=self.scope)
+        if end is not None:
+            await self.end(end)
 
     async def live_superseded(self, event):
         """The conversation was resumed by another socket (maybe on another worker)."""
@@ -188,6 +199,7 @@ class GeminiConsumer(_SessionConsumer):
     async def connect(self):
         version = self.scope.get("url_route", {}).get("kwargs", {}).get("version", "v1beta")
         caller = await credentials.identify(self.scope)
+        self.access_token_id = caller.access_token_id
         self.adapter = GeminiAdapter(
             caller.user_id, version=version, refusal=caller.refusal, ephemeral=caller.ephemeral
         )

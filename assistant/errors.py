@@ -46,3 +46,12 @@ class EphemeralTokenRefused(PastraError):
         self.reason = reason
         self.uses = uses
         super().__init__(reason)
+
+
+class CredentialRevoked(PastraError):
+    """What a live session stands on is gone: its lease was dropped, its owner deactivated,
+    or the token it was opened with revoked. `message` says which, in the user's words."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)

@@ -15,6 +15,7 @@ receive these messages.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -119,6 +120,10 @@ class WatchConsumer(AsyncWebsocketConsumer):
     """`/ws/admin/conversations/<uuid>/`: server → page only (anything the page sends is
     ignored). Low rate: one database read per recorded turn per watcher."""
 
+    sender: asyncio.Task | None = None
+    wanted = False
+    gone = False
+
     async def connect(self):
         self.joined = False
         user = self.scope.get("user")
@@ -150,10 +155,30 @@ class WatchConsumer(AsyncWebsocketConsumer):
         except Exception:
             logger.warning("conv=%s watcher: channel layer unavailable", self.conversation_id)
         await self.accept()
-        await self._send_new(state, live=self.joined)
+        self._kick(state)
 
-    async def _send_new(self, state: dict | None = None, *, live: bool = True) -> None:
-        while True:
+    def _kick(self, state: dict | None = None) -> None:
+        """Send what is new, from a task beside the consumer's message loop: a disconnect
+        (the page went away, or a frame over the limit closed the socket) is handled at
+        once and stops a long catch-up between two of its parts."""
+        self.wanted = True
+        if self.sender is None or self.sender.done():
+            self.sender = asyncio.create_task(
+                self._sender(state), name=f"conv={self.conversation_id} watcher"
+            )
+
+    async def _sender(self, state: dict | None) -> None:
+        try:
+            while self.wanted and not self.gone:
+                self.wanted = False
+                await self._send_new(state)
+                state = None
+        except Exception:
+            logger.exception("conv=%s watcher: sending failed", self.conversation_id)
+            await self.close(code=1011)
+
+    async def _send_new(self, state: dict | None) -> None:
+        while not self.gone:
             events = await database_sync_to_async(_events_after)(
                 self.conversation_id, self.last_seq
             )
@@ -168,7 +193,7 @@ class WatchConsumer(AsyncWebsocketConsumer):
                         "events": events,
                         "status": (state or {}).get("status", "deleted"),
                         "end_reason": (state or {}).get("end_reason", ""),
-                        "live": live,
+                        "live": self.joined,
                     },
                     ensure_ascii=False,
                 )
@@ -181,9 +206,14 @@ class WatchConsumer(AsyncWebsocketConsumer):
         pass
 
     async def conversation_events(self, event):
-        await self._send_new()
+        self._kick()
 
     async def disconnect(self, code):
+        self.gone = True
+        if self.sender is not None and not self.sender.done():
+            self.sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.sender
         if self.joined:
             with contextlib.suppress(Exception):
                 await self.channel_layer.group_discard(self.group, self.channel_name)

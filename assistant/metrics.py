@@ -73,3 +73,9 @@ RECORDING_LOST = Counter(
     "end, or a write that kept failing).",
     registry=REGISTRY,
 )
+RECORDED_TEXT_REPAIRED = Counter(
+    "pastra_recorded_text_repaired_total",
+    "Conversation events whose text or data held characters the database refuses (U+0000), "
+    "stored with U+FFFD in their place.",
+    registry=REGISTRY,
+)

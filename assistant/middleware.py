@@ -1,7 +1,14 @@
-"""HTTP response hardening that Django 5.2 has no setting for: CSP, Permissions-Policy, COOP.
+"""HTTP response hardening that Django 5.2 has no setting for: CSP, Permissions-Policy, COOP,
+and `Cache-Control: no-store` on private pages.
 
 Sync and async capable, so it adds no thread hop under Daphne. Headers already set by a view
 are kept (a view may tighten or loosen its own policy).
+
+A private page is any response to a request with a session cookie, or one that sets it (a
+login): transcripts, history, tokens and the app must not stay in a shared browser's or a
+proxy's cache. This is read from the cookie, not from `request.user`, so no database query
+runs here (and none from an async stack). Static files never get here (WhiteNoise answers
+them first) and keep their long cache lifetimes.
 """
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -81,3 +88,10 @@ class SecurityHeadersMiddleware:
             response.headers.setdefault("Content-Security-Policy", content_security_policy(request))
         response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        if _is_private(request, response):
+            response.headers.setdefault("Cache-Control", "no-store")
+
+
+def _is_private(request, response) -> bool:
+    name = settings.SESSION_COOKIE_NAME
+    return name in request.COOKIES or name in getattr(response, "cookies", {})

@@ -1,5 +1,6 @@
 """Users, conversation records with their ordered event log, personal access tokens, the
-ephemeral tokens minted with them and the leases of open live sessions."""
+ephemeral tokens minted with them, the leases of open live sessions and the daily usage
+ledger the quotas are charged to."""
 
 import uuid
 
@@ -221,8 +222,23 @@ class SessionLease(models.Model):
         related_name="session_leases",
         help_text="The ephemeral token the session was opened with (revoking it ends it).",
     )
+    access_token = models.ForeignKey(
+        AccessToken,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="session_leases",
+        help_text="The access token behind the session: the one it was opened with, or the one "
+        "that minted its ephemeral token (revoking it ends the session).",
+    )
     started_at = models.DateTimeField(auto_now_add=True)
     heartbeat_at = models.DateTimeField(db_index=True)
+    # The quota reservation (services.lease_acquire / lease_renew / lease_release): live time
+    # up to `settled_at` is charged as used; `reserved_seconds` more were charged in advance
+    # to `reserved_day`, and are trimmed to the actual use at the next renewal or release.
+    settled_at = models.DateTimeField(null=True, blank=True)
+    reserved_seconds = models.FloatField(default=0)
+    reserved_day = models.DateField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at"]
@@ -232,3 +248,26 @@ class SessionLease(models.Model):
 
     def __str__(self):
         return f"session lease {self.id} ({self.worker})"
+
+
+class DailyUsage(models.Model):
+    """The quota ledger: live seconds charged to a user on one day (the deployment's
+    TIME_ZONE), as they are used, whatever conversation they were spent in. It outlives the
+    conversations (deleting one refunds nothing) and is the only source of "used today"."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="daily_usage"
+    )
+    day = models.DateField()
+    seconds = models.FloatField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-day", "user"]
+        verbose_name_plural = "daily usage"
+        constraints = [
+            models.UniqueConstraint(fields=["user", "day"], name="daily_usage_user_day_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.user_id} on {self.day}: {self.seconds:.0f} s"

@@ -1,15 +1,16 @@
-"""WebSocket routes. Each route carries its own auth: cookie + Origin for the web UI,
-access token (any Origin) for the Gemini-compatible path.
+"""WebSocket routes. Each route carries its own auth: cookie + Origin (scheme, host and port:
+assistant/origins.py) for the web UI and the staff live view, access token (any Origin) for
+the Gemini-compatible path.
 
 Both official SDKs ask for `//ws/google.ai…` (their base URL ends in `/`). URLRouter strips
 leading slashes, but under daphne autobahn parses the request target first and takes `//ws`
 for a host, so the path arrives as `/google.ai…`: the Gemini route accepts both forms."""
 
 from channels.auth import AuthMiddlewareStack
-from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import re_path
 
 from assistant.consumers import GeminiConsumer, LiveConsumer
+from assistant.live.compat import OriginGuard
 from assistant.live_view import WatchConsumer
 
 GEMINI_PATH = (
@@ -18,13 +19,11 @@ GEMINI_PATH = (
 )
 
 websocket_urlpatterns = [
-    re_path(
-        r"^ws/live/$", AllowedHostsOriginValidator(AuthMiddlewareStack(LiveConsumer.as_asgi()))
-    ),
+    re_path(r"^ws/live/$", OriginGuard(AuthMiddlewareStack(LiveConsumer.as_asgi()))),
     # Staff watching a conversation's timeline live (assistant/live_view.py).
     re_path(
         r"^ws/admin/conversations/(?P<conversation_id>[0-9a-f-]{36})/$",
-        AllowedHostsOriginValidator(AuthMiddlewareStack(WatchConsumer.as_asgi())),
+        OriginGuard(AuthMiddlewareStack(WatchConsumer.as_asgi())),
     ),
     # The token is the only credential here (no cookie is read), so any Origin may connect.
     re_path(GEMINI_PATH, GeminiConsumer.as_asgi()),

@@ -1,11 +1,18 @@
 """Every read of Pastra's tables that is more than a one-liner. `<entity>_<query>`."""
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
-from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from assistant.models import AccessToken, Conversation, ConversationEvent, EphemeralToken, User
+from assistant.models import (
+    AccessToken,
+    Conversation,
+    ConversationEvent,
+    DailyUsage,
+    EphemeralToken,
+    User,
+)
 
 TEXT_KINDS = (
     ConversationEvent.Kind.USER_TEXT,
@@ -86,13 +93,19 @@ def ephemeral_token_list_for_user(*, user: User, now: datetime | None = None):
 
 
 def user_live_seconds_today(*, user_id: int, now: datetime | None = None) -> float:
-    """Live seconds used by conversations started since local midnight (TIME_ZONE)."""
-    now = timezone.localtime(now or timezone.now())
-    midnight = timezone.make_aware(datetime.combine(now.date(), time.min), now.tzinfo)
-    total = Conversation.objects.filter(user_id=user_id, started_at__gte=midnight).aggregate(
-        s=Sum("seconds_used")
-    )["s"]
-    return float(total or 0.0)
+    """Live seconds charged to the user today (the deployment's TIME_ZONE), from the ledger:
+    what their sessions used, wherever they started, plus the slices open sessions have
+    reserved and not used yet (trimmed at their next renewal)."""
+    day = timezone.localdate(now or timezone.now())
+    rows = DailyUsage.objects.filter(user_id=user_id, day=day)
+    seconds = rows.values_list("seconds", flat=True).first()
+    return max(0.0, float(seconds or 0.0))
+
+
+def user_live_seconds_left(*, user: User, now: datetime | None = None) -> float:
+    """What is left of the user's live time today (what the talk page shows)."""
+    used = user_live_seconds_today(user_id=user.pk, now=now)
+    return max(0.0, user.effective_daily_seconds() - used)
 
 
 def conversation_active_count(*, user_id: int, stale_after: timedelta | None = None) -> int:

@@ -2,22 +2,24 @@
 domain errors of assistant/errors.py. Async callers wrap them with `live_db` (assistant/live/db.py)
 or `database_sync_to_async`."""
 
+import dataclasses
 import hashlib
 import os
 import secrets
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.db import transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
-from assistant import selectors
+from assistant import control, metrics, selectors
 from assistant.errors import (
     ConversationBusy,
     ConversationNotFound,
+    CredentialRevoked,
     DailyAllowanceUsed,
     EphemeralTokenRefused,
     TooManySessions,
@@ -26,6 +28,7 @@ from assistant.models import (
     AccessToken,
     Conversation,
     ConversationEvent,
+    DailyUsage,
     EphemeralToken,
     SessionLease,
     User,
@@ -85,7 +88,7 @@ def conversation_record(
     Returns the number of events written.
     """
     conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
-    events = list(events)
+    events = [_storable_event(e) for e in events]
     now = timezone.now()
     next_seq = (conversation.events.aggregate(m=Max("seq"))["m"] or 0) + 1
     rows = [
@@ -124,6 +127,29 @@ def conversation_record(
     if changes:
         Conversation.objects.filter(pk=conversation.pk).update(**changes)
     return len(rows)
+
+
+# PostgreSQL refuses U+0000 in text and jsonb ("unsupported Unicode escape sequence"); a
+# turn holding one would be lost whole. It is kept visible as U+FFFD instead.
+_NUL, _REPLACEMENT = "\x00", "\ufffd"
+
+
+def _storable(value):
+    if isinstance(value, str):
+        return value.replace(_NUL, _REPLACEMENT) if _NUL in value else value
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(v) for v in value]
+    return value
+
+
+def _storable_event(event: EventRecord) -> EventRecord:
+    text, data = _storable(event.text), _storable(event.data)
+    if text is event.text and data == event.data:
+        return event
+    metrics.RECORDED_TEXT_REPAIRED.inc()
+    return dataclasses.replace(event, text=text, data=data)
 
 
 def conversation_end(
@@ -167,10 +193,23 @@ def access_token_create(*, user: User, name: str) -> tuple[AccessToken, str]:
     return token, raw
 
 
+@transaction.atomic
 def access_token_revoke(*, user: User, token_id: int) -> bool:
+    """Revoke it; once committed, end every session it stands behind (opened with it, or
+    with an ephemeral token it minted) on whichever worker holds it. False if it was not
+    this user's or already revoked.
+
+    The user's row lock orders this against `lease_acquire`, which checks the token under
+    the same lock: a session starting meanwhile is either refused or already in its group.
+    """
+    User.objects.select_for_update().filter(pk=user.pk).first()
     updated = AccessToken.objects.filter(pk=token_id, user=user, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
+    if updated:
+        control.end_sessions_on_commit(
+            access_token_id=token_id, kind=control.SIGNED_OUT, reason=control.REASON_TOKEN_REVOKED
+        )
     return bool(updated)
 
 
@@ -204,6 +243,7 @@ class EphemeralGrant:
 
     token_id: int
     user_id: int
+    access_token_id: int  # the access token it was minted with
     expire_time: datetime
     model: str  # locked model, resolved; "" = the client's choice
     setup: dict | None
@@ -289,6 +329,7 @@ def ephemeral_token_authenticate(*, raw: str) -> EphemeralGrant:
     return EphemeralGrant(
         token_id=token.pk,
         user_id=token.user_id,
+        access_token_id=token.access_token_id,
         expire_time=token.expire_time,
         model=token.model,
         setup=token.setup,
@@ -296,8 +337,9 @@ def ephemeral_token_authenticate(*, raw: str) -> EphemeralGrant:
     )
 
 
-def _ephemeral_use(token_id: int, *, user_id: int, now: datetime, new_session: bool) -> None:
-    """Check the token again under a row lock and count a use for a new session."""
+def _ephemeral_use(token_id: int, *, user_id: int, now: datetime, new_session: bool) -> int:
+    """Check the token again under a row lock and count a use for a new session. Returns
+    the id of the access token it was minted with."""
     token = (
         EphemeralToken.objects.select_for_update()
         .select_related("user", "access_token")
@@ -309,17 +351,24 @@ def _ephemeral_use(token_id: int, *, user_id: int, now: datetime, new_session: b
     if new_session:
         changes["uses_count"] = F("uses_count") + 1
     EphemeralToken.objects.filter(pk=token_id).update(**changes)
+    return token.access_token_id
 
 
 # --- session leases ---------------------------------------------------------------------------
 
 LEASE_STALE_AFTER = timedelta(seconds=90)  # holders renew every 30 s (assistant/live/lease.py)
 WORKER = f"{socket.gethostname()}:{os.getpid()}"[:120]
+# A session reserves its live time in slices: each is charged to the day when it is reserved
+# and trimmed to the actual use at the next renewal (every lease.RENEW_SECONDS, 30 s) or at
+# release, so parallel sessions draw from one remainder and none runs past it. A slice is a
+# little longer than the renewal interval: a renewal that comes late does not end the session.
+USAGE_SLICE_SECONDS = 40.0
 
 
 @dataclass(frozen=True)
 class LeaseGrant:
-    """A taken lease and the conversation it records into."""
+    """A taken lease and the conversation it records into. `remaining_seconds` is the slice
+    reserved for it: how long it may run before its next renewal."""
 
     conversation_id: object
     lease_id: object
@@ -327,6 +376,69 @@ class LeaseGrant:
     next_turn: int
     remaining_seconds: float
     resumed: bool
+
+
+def _usage_by_day(start: datetime, end: datetime) -> dict[date, float]:
+    """The seconds from start to end, split at local midnights (TIME_ZONE)."""
+    spans: dict[date, float] = {}
+    cursor = start
+    while cursor < end:
+        day = timezone.localdate(cursor)
+        midnight = timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min))
+        until = min(end, midnight)
+        spans[day] = spans.get(day, 0.0) + (until - cursor).total_seconds()
+        cursor = until
+    return spans
+
+
+def _usage_add(user_id: int, changes: dict[date, float], now: datetime) -> None:
+    """Add seconds (negative: a refund) to the user's ledger rows. The caller holds the
+    user's row lock, so a row is created once."""
+    for day, seconds in changes.items():
+        if abs(seconds) < 1e-6:
+            continue
+        rows = DailyUsage.objects.filter(user_id=user_id, day=day)
+        if not rows.update(seconds=F("seconds") + seconds, updated_at=now):
+            DailyUsage.objects.create(user_id=user_id, day=day, seconds=max(0.0, seconds))
+
+
+def _usage_settle(lease: SessionLease, now: datetime) -> None:
+    """Charge the lease's use since it was last settled, day by day, and trim what it had
+    reserved in advance: the ledger then holds exactly what it used."""
+    changes = _usage_by_day(lease.settled_at or now, now)
+    if lease.reserved_seconds and lease.reserved_day is not None:
+        day = lease.reserved_day
+        changes[day] = changes.get(day, 0.0) - lease.reserved_seconds
+    _usage_add(lease.user_id, changes, now)
+    SessionLease.objects.filter(pk=lease.pk).update(
+        settled_at=now, reserved_seconds=0, reserved_day=None
+    )
+
+
+def _usage_reserve(user: User, lease_id, now: datetime) -> float:
+    """Reserve the next slice of the user's day for a lease (charged now). Raises
+    DailyAllowanceUsed when nothing is left."""
+    daily = user.effective_daily_seconds()
+    left = daily - selectors.user_live_seconds_today(user_id=user.pk, now=now)
+    if left < 0.5:  # less than half a second is no session
+        raise DailyAllowanceUsed(daily)
+    slice_ = min(USAGE_SLICE_SECONDS, left)
+    today = timezone.localdate(now)
+    _usage_add(user.pk, {today: slice_}, now)
+    SessionLease.objects.filter(pk=lease_id).update(
+        settled_at=now, reserved_seconds=slice_, reserved_day=today
+    )
+    return slice_
+
+
+def _access_token_check(access_token_id: int | None, *, user_id: int) -> None:
+    if access_token_id is None:
+        return
+    active = AccessToken.objects.filter(
+        pk=access_token_id, user_id=user_id, revoked_at__isnull=True
+    ).exists()
+    if not active:
+        raise CredentialRevoked(control.REASON_TOKEN_REVOKED)
 
 
 @transaction.atomic
@@ -339,23 +451,32 @@ def lease_acquire(
     conversation_id=None,
     take_over: bool = False,
     ephemeral_token_id: int | None = None,
+    access_token_id: int | None = None,
 ) -> LeaseGrant:
-    """Check the user's quotas, take a lease, start or reopen the conversation.
+    """Check the user's quotas and credentials, take a lease with the first slice of the
+    day's remaining live time, start or reopen the conversation.
 
-    Raises ConversationNotFound, ConversationBusy, TooManySessions, DailyAllowanceUsed or
-    EphemeralTokenRefused. `take_over` drops a fresh lease still held on the conversation
-    (its holder was told to end and did not, or its worker died less than
-    LEASE_STALE_AFTER ago). A session opened with an ephemeral token counts one of its uses
-    (none to resume a conversation), in this transaction: a refusal counts none.
+    Raises ConversationNotFound, ConversationBusy, TooManySessions, DailyAllowanceUsed,
+    EphemeralTokenRefused or CredentialRevoked (the owner deactivated, or the access token
+    the session is opened with revoked since the socket connected). `take_over` drops a
+    fresh lease still held on the conversation (its holder was told to end and did not, or
+    its worker died less than LEASE_STALE_AFTER ago), charging its use so far. A session
+    opened with an ephemeral token counts one of its uses (none to resume a conversation),
+    in this transaction: a refusal counts none.
     """
     user = User.objects.select_for_update().get(pk=user_id)  # serialises a user's starts
+    if not user.is_active:
+        raise CredentialRevoked(control.REASON_DEACTIVATED)
     now = timezone.now()
     if ephemeral_token_id is not None:
-        _ephemeral_use(
+        access_token_id = _ephemeral_use(
             ephemeral_token_id, user_id=user_id, now=now, new_session=conversation_id is None
         )
+    else:
+        _access_token_check(access_token_id, user_id=user_id)
     stale_before = now - LEASE_STALE_AFTER
     fresh = SessionLease.objects.filter(user_id=user_id, heartbeat_at__gte=stale_before)
+    # A stale lease's worker died: its reservation stands for the use it could not report.
     SessionLease.objects.filter(user_id=user_id, heartbeat_at__lt=stale_before).delete()
     conversation = None
     if conversation_id is not None:
@@ -366,13 +487,14 @@ def lease_acquire(
         if holders.exists():
             if not take_over:
                 raise ConversationBusy
+            for holder in holders:
+                _usage_settle(holder, now)
             holders.delete()
     limit = user.effective_max_sessions()
     if fresh.count() >= limit:
         raise TooManySessions(limit)
     daily = user.effective_daily_seconds()
-    used = selectors.user_live_seconds_today(user_id=user_id)
-    if used >= daily:
+    if selectors.user_live_seconds_today(user_id=user_id, now=now) > daily - 0.5:
         raise DailyAllowanceUsed(daily)
     if conversation is None:
         conversation = conversation_start(
@@ -397,27 +519,60 @@ def lease_acquire(
         client_kind=client_kind,
         heartbeat_at=now,
         ephemeral_token_id=ephemeral_token_id,
+        access_token_id=access_token_id,
     )
     return LeaseGrant(
         conversation_id=conversation.pk,
         lease_id=lease.pk,
         upstream_handle=handle,
         next_turn=next_turn,
-        remaining_seconds=daily - used,
+        remaining_seconds=_usage_reserve(user, lease.pk, now),
         resumed=resumed,
     )
 
 
+@transaction.atomic
 def lease_renew(*, lease_id, user_id: int) -> float:
-    """Heartbeat; returns the user's live seconds left today (across all their sessions)."""
-    SessionLease.objects.filter(pk=lease_id).update(heartbeat_at=timezone.now())
-    user = User.objects.get(pk=user_id)
-    return user.effective_daily_seconds() - selectors.user_live_seconds_today(user_id=user_id)
+    """Heartbeat: check what the session stands on, charge its use since the last renewal
+    and reserve its next slice of the user's day (shared by all their sessions). Returns the
+    seconds reserved: the session may run that long before renewing again.
+
+    Raises CredentialRevoked (the owner deactivated, the access or ephemeral token behind it
+    revoked: the backstop for a control event the channel layer lost), ConversationBusy
+    (the lease is gone: another socket took the conversation over, or it went stale) or
+    DailyAllowanceUsed (the day is used up; the use so far is charged).
+    """
+    user = User.objects.select_for_update().get(pk=user_id)
+    now = timezone.now()
+    lease = (
+        SessionLease.objects.select_related("access_token", "ephemeral_token")
+        .filter(pk=lease_id, user_id=user_id)
+        .first()
+    )
+    if lease is None:
+        raise ConversationBusy
+    SessionLease.objects.filter(pk=lease_id).update(heartbeat_at=now)
+    if not user.is_active:
+        raise CredentialRevoked(control.REASON_DEACTIVATED)
+    if lease.access_token is not None and lease.access_token.revoked_at is not None:
+        raise CredentialRevoked(control.REASON_TOKEN_REVOKED)
+    if lease.ephemeral_token is not None and lease.ephemeral_token.revoked_at is not None:
+        raise CredentialRevoked(control.REASON_EPHEMERAL_REVOKED)
+    _usage_settle(lease, now)
+    return _usage_reserve(user, lease_id, now)
 
 
+@transaction.atomic
 def lease_release(*, lease_id, conversation_id, reason: str, failed: bool) -> None:
-    """Drop the lease and end its conversation (failed or ended, with the reason)."""
-    SessionLease.objects.filter(pk=lease_id).delete()
+    """Charge the lease's actual use (its reservation trimmed), drop it and end its
+    conversation (failed or ended, with the reason)."""
+    user_id = SessionLease.objects.filter(pk=lease_id).values_list("user_id", flat=True).first()
+    if user_id is not None:
+        User.objects.select_for_update().filter(pk=user_id).first()
+        lease = SessionLease.objects.filter(pk=lease_id).first()  # re-read under the lock
+        if lease is not None:
+            _usage_settle(lease, timezone.now())
+            lease.delete()
     conversation_end(
         conversation_id=conversation_id,
         reason=reason,

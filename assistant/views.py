@@ -44,11 +44,26 @@ def talk(request):
         "languages": personas.LANGUAGES,
         "mediaResolutions": personas.MEDIA_RESOLUTIONS,
     }
+    quota_seconds = int(selectors.user_live_seconds_left(user=request.user))
     return render(
         request,
         "assistant/talk.html",
-        {"config": config, "emulator": settings.PASTRA_UPSTREAM_IS_EMULATOR},
+        {
+            "config": config,
+            "emulator": settings.PASTRA_UPSTREAM_IS_EMULATOR,
+            "quota_seconds": quota_seconds,
+            "quota_text": quota_text(quota_seconds),
+        },
     )
+
+
+def quota_text(seconds: int) -> str:
+    """The talk page's remaining live time (static/js/quota.js counts it down the same way)."""
+    if seconds <= 0:
+        return "No live time left today"
+    if seconds < 60:
+        return f"{seconds} s left today"
+    return f"{seconds // 60} min left today"
 
 
 @login_required
@@ -155,7 +170,11 @@ def token_list(request):
 @require_POST
 def token_revoke(request, token_id):
     if services.access_token_revoke(user=request.user, token_id=token_id):
-        messages.success(request, "Token revoked. Clients using it can no longer connect.")
+        messages.success(
+            request,
+            "Token revoked. Its open sessions, and those of the ephemeral tokens minted with "
+            "it, are ended now, and no client can connect with either again.",
+        )
     else:
         messages.info(request, "That token was already revoked or does not exist.")
     return redirect("assistant:token_list")
@@ -169,7 +188,7 @@ def ephemeral_token_revoke(request, token_id):
         for conversation_id in live:  # sessions open with it end now, on whichever worker
             try:
                 control.end_sessions(
-                    conversation_id=conversation_id, reason="Its ephemeral token was revoked."
+                    conversation_id=conversation_id, reason=control.REASON_EPHEMERAL_REVOKED
                 )
             except Exception:  # a down channel layer must not block revoking
                 logger.warning("conv=%s revoke: not signalled", conversation_id, exc_info=True)

@@ -1,5 +1,6 @@
 """All configuration, in one file. Reads the environment once, through pastra_site.env."""
 
+from ipaddress import ip_network
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -110,6 +111,22 @@ else:
     # One process only (dev, plain tests): groups do not cross processes.
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# The cache: the login throttle's counters (assistant/throttle.py) and allauth's rate limits.
+# On Redis when REDIS_URL is set: shared by every worker, kept across restarts. Otherwise
+# LocMem: per process, reset by a restart; for dev and plain tests only.
+if redis_url:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": redis_url,
+            "KEY_PREFIX": env_str("PASTRA_CACHE_PREFIX", "pastra-cache"),
+            # A Redis outage must not hang a sign-in page (the throttle then lets it through).
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # --- Accounts (django-allauth) ---------------------------------------------------------------
 
 AUTHENTICATION_BACKENDS = [
@@ -117,7 +134,8 @@ AUTHENTICATION_BACKENDS = [
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
 PASTRA_SIGNUP_OPEN = env_bool("PASTRA_SIGNUP_OPEN", default=DEBUG)
-ACCOUNT_ADAPTER = "assistant.accounts.AccountAdapter"
+# Pastra's account policy (assistant/accounts.py) under the login throttle (assistant/signin.py).
+ACCOUNT_ADAPTER = "assistant.signin.AccountAdapter"
 ACCOUNT_LOGIN_METHODS = {"username", "email"}
 ACCOUNT_SIGNUP_FIELDS = ["username*", "email", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = env_str("PASTRA_EMAIL_VERIFICATION", "none")
@@ -126,6 +144,23 @@ ACCOUNT_SESSION_REMEMBER = True
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 ACCOUNT_LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+# Login protection for every sign-in form (allauth's and the admin's; assistant/throttle.py).
+# Failed sign-ins within a sliding 15-minute window: 5 per (address, account) locks only that
+# address out of that account; 30 per address locks that address; 10 per account, from
+# anywhere, slows addresses that never signed in to it to one attempt per 10 s (all of them
+# together), while addresses that did in the last 30 days are never slowed.
+PASTRA_LOGIN_WINDOW_SECONDS = 15 * 60
+PASTRA_LOGIN_FAILURES_PER_ADDRESS_ACCOUNT = 5
+PASTRA_LOGIN_FAILURES_PER_ADDRESS = 30
+PASTRA_LOGIN_FAILURES_PER_ACCOUNT = 10
+PASTRA_LOGIN_SLOW_SECONDS = 10
+PASTRA_LOGIN_KNOWN_SECONDS = 30 * 24 * 3600
+# allauth's own login limits are replaced by the throttle above: its "login_failed" (5 failures
+# locked a login name out from every address) and its "login" (which would make sign-in fail
+# while Redis is down; the throttle lets attempts through then). Password reset requests keep
+# allauth's default limits, on the same cache: 20 a minute per address, 5 a minute per email.
+ACCOUNT_RATE_LIMITS = {"login_failed": None, "login": None}
 
 PASTRA_GOOGLE_CLIENT_ID = env_str("PASTRA_GOOGLE_CLIENT_ID")
 PASTRA_GOOGLE_CLIENT_SECRET = env_secret("PASTRA_GOOGLE_CLIENT_SECRET")
@@ -161,6 +196,17 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # --- HTTP security ---------------------------------------------------------------------------
 
+# Proxies whose X-Forwarded-For is believed (IPs or networks, comma-separated; default none):
+# the client's address for login throttling is the right-most X-Forwarded-For entry that is
+# not one of them, and only when the request itself comes from one of them.
+PASTRA_TRUSTED_PROXIES = env_list("PASTRA_TRUSTED_PROXIES")
+for _network in PASTRA_TRUSTED_PROXIES:
+    try:
+        ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"PASTRA_TRUSTED_PROXIES: {_network!r} is not an IP address or network"
+        ) from None
 # Behind Cloud Run / a TLS-terminating proxy: trust X-Forwarded-Proto from it.
 if env_bool("PASTRA_BEHIND_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

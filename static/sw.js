@@ -29,6 +29,7 @@ const SHELL = [
   "js/mic.js",
   "js/player.js",
   "js/protocol.js",
+  "js/quota.js",
   "js/resampler.js",
   "js/settings.js",
   "js/state.js",

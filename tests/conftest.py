@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import uuid
 
 import httpx
 import pytest
@@ -16,6 +17,20 @@ def pytest_configure(config):
     from django.conf import settings
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(settings):
+    """Login throttle and rate-limit counters live in the cache: each test gets an empty one
+    of its own in this process, so no test (and no earlier run, as on a shared Redis) leaves
+    counts for the next. Tests of the Redis cache build their own clients
+    (tests/test_login_throttle.py); never `cache.clear()` a shared Redis."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": f"test-{uuid.uuid4().hex}",
+        }
+    }
 
 
 def _service_missing(marker: str) -> str | None:

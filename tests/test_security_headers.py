@@ -160,6 +160,31 @@ async def test_headers_are_set_on_asgi_requests():
 
 
 @pytest.mark.django_db
+def test_private_pages_are_never_cached(client, alice, conversation):
+    """A shared browser or a proxy must not keep a transcript, the history or the tokens."""
+    client.force_login(alice)
+    pages = [
+        "/",
+        "/conversations/",
+        f"/conversations/{conversation.pk}/",
+        f"/conversations/{conversation.pk}/export/",
+        "/settings/tokens/",
+        "/accounts/password/change/",
+    ]
+    for url in pages:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert "no-store" in response["Cache-Control"], url
+    assert "no-store" in client.get("/admin/").get("Cache-Control", "no-store")  # staff only
+
+
+@pytest.mark.django_db
+def test_a_view_keeps_its_own_caching_even_when_logged_in(client, alice):
+    client.force_login(alice)
+    assert client.get("/sw.js")["Cache-Control"] == "no-cache"  # revalidated, not no-store
+
+
+@pytest.mark.django_db
 def test_pastra_pages_have_no_inline_code(client, alice, conversation, settings):
     settings.PASTRA_SIGNUP_OPEN = True
     anonymous_pages = ["/accounts/login/", "/accounts/signup/", "/accounts/password/reset/"]

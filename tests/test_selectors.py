@@ -127,15 +127,20 @@ def test_access_token_list_shows_only_own_tokens(alice, bob):
 
 
 @pytest.mark.django_db
-def test_user_live_seconds_today_counts_only_today(alice, bob, make_conversation):
+def test_user_live_seconds_today_reads_todays_ledger_row_only(alice, bob, make_conversation):
+    """The ledger, not the conversations: a conversation's own seconds count for nothing."""
+    from assistant.models import DailyUsage
+
+    today = timezone.localdate()
+    DailyUsage.objects.create(user=alice, day=today, seconds=42.5)
+    DailyUsage.objects.create(user=alice, day=today - timedelta(days=1), seconds=1000)
+    DailyUsage.objects.create(user=bob, day=today, seconds=500)
     make_conversation(alice, "a", seconds=30)
-    make_conversation(alice, "b", seconds=12.5)
-    yesterday = make_conversation(alice, "c", seconds=1000)
-    started(yesterday, timezone.now() - timedelta(days=1, hours=1))
-    make_conversation(bob, "d", seconds=500)
 
     assert selectors.user_live_seconds_today(user_id=alice.pk) == pytest.approx(42.5)
     assert selectors.user_live_seconds_today(user_id=alice.pk + 999) == 0.0
+    alice.daily_seconds = 60
+    assert selectors.user_live_seconds_left(user=alice) == pytest.approx(17.5)
 
 
 @pytest.mark.django_db

@@ -5,7 +5,7 @@ import hashlib
 import pytest
 from django.db import connection
 
-from assistant import services
+from assistant import metrics, services
 from assistant.models import AccessToken, Conversation, ConversationEvent
 from assistant.services import EventRecord, Usage
 
@@ -232,3 +232,25 @@ def test_malformed_or_unknown_tokens_do_not_authenticate(alice, raw):
     services.access_token_create(user=alice, name="sdk")
 
     assert services.access_token_authenticate(raw=raw) is None
+
+
+@pytest.mark.django_db
+def test_a_nul_character_does_not_lose_the_turn(conversation):
+    """PostgreSQL refuses U+0000 in text and jsonb: the whole turn would be dropped. It is
+    stored as U+FFFD, in the text, the data (keys too) and the title, and counted."""
+    repaired = metrics.RECORDED_TEXT_REPAIRED._value.get()
+    written = record(
+        conversation,
+        EventRecord(kind=Kind.USER_TEXT, text="hello\x00world"),
+        EventRecord(kind=Kind.TOOL_CALL, data={"args": {"q\x00": ["a\x00b", 1]}}),
+        usage=Usage(prompt_tokens=3, response_tokens=4, total_tokens=7),
+    )
+    assert written == 2
+    text = conversation.events.order_by("seq").values_list("text", flat=True)[0]
+    assert text == "hello\ufffdworld"
+    tool = conversation.events.get(kind=Kind.TOOL_CALL)
+    assert tool.data == {"args": {"q\ufffd": ["a\ufffdb", 1]}}
+    fresh = reload(conversation)
+    assert fresh.title == "hello\ufffdworld"
+    assert fresh.total_tokens == 7
+    assert metrics.RECORDED_TEXT_REPAIRED._value.get() == repaired + 2

@@ -3,13 +3,15 @@
 import json
 import re
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from assistant import services
-from assistant.models import AccessToken, Conversation, ConversationEvent
+from assistant.models import AccessToken, Conversation, ConversationEvent, DailyUsage
 from assistant.services import EventRecord
 
 Kind = ConversationEvent.Kind
@@ -99,11 +101,31 @@ def test_talk_page_has_the_shell_and_test_hooks(alice_client):
         "transcript",
         "tool-activity",
         "status",
+        "quota-remaining",
+        "interrupt-button",
     ]:
         assert f'data-testid="{hook}"' in html, hook
     assert '<script type="module" src="/static/js/main.js"></script>' in html
     assert '<html lang="en">' in html
     assert 'name="viewport"' in html
+
+
+@pytest.mark.django_db
+def test_talk_page_shows_what_is_left_of_today_from_the_ledger(alice, alice_client):
+    alice.daily_seconds = 3600
+    alice.save()
+    DailyUsage.objects.create(user=alice, day=timezone.localdate(), seconds=610.4)
+    DailyUsage.objects.create(  # yesterday's use does not count today
+        user=alice, day=timezone.localdate() - timedelta(days=1), seconds=3000
+    )
+    html = page(alice_client.get("/"))
+    (quota,) = re.findall(r'<span[^>]*data-testid="quota-remaining"[^>]*>([^<]*)</span>', html)
+    assert quota == "49 min left today"
+    assert 'data-seconds="2989"' in html
+    alice.daily_seconds = 600
+    alice.save()
+    html = page(alice_client.get("/"))
+    assert ">No live time left today</span>" in html
 
 
 @pytest.mark.django_db

@@ -13,11 +13,13 @@ from assistant.live.errors import EndKind, SessionEnd
 from assistant.live.limits import (
     MAX_CONTROL_BYTES,
     MAX_FUNCTIONS,
+    MAX_JSON_DEPTH,
     MAX_PERSONA_CHARS,
     MAX_START_BYTES,
     MAX_TEXT_CHARS,
     MAX_TEXT_FRAME,
     MAX_TOOL_ARGS_CHARS,
+    too_deep,
 )
 from assistant.personas import LANGUAGE_CODES, MEDIA_RESOLUTION_VALUES, VOICES
 
@@ -46,6 +48,8 @@ def parse_message(text: str) -> dict[str, Any]:
         raise bad("Malformed message: not JSON.") from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise bad("Malformed message: expected an object with a string `type`.")
+    if too_deep(message):
+        raise bad(f"Malformed message: nested more than {MAX_JSON_DEPTH} levels.")
     kind = message["type"]
     if kind not in CLIENT_TYPES:
         raise bad(f"Unknown message type {kind[:40]!r}.")

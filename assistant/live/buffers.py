@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 
 from assistant import metrics
+from assistant.live.compat import client_gone_errors
 from assistant.live.errors import EndKind, SessionEnd
 from assistant.live.gemini.client import AUDIO, VIDEO
 
@@ -236,6 +237,13 @@ class Downlink:
         return sent
 
     async def run(self) -> None:
+        """The writer task. A client that has gone ends the session as CLIENT_GONE."""
+        try:
+            await self._run()
+        except client_gone_errors() as gone:
+            raise SessionEnd(EndKind.CLIENT_GONE) from gone
+
+    async def _run(self) -> None:
         send = self._send
         audio_out, control_out = metrics.AUDIO_OUT, metrics.CONTROL_OUT
         while True:

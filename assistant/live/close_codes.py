@@ -29,7 +29,7 @@ class CloseCode(IntEnum):
     NORMAL = 1000
     SERVICE_RESTART = 4001  # the server is restarting: reconnect (resumes the conversation)
     BAD_MESSAGE = 4400  # malformed JSON, unknown type, invalid field
-    UNAUTHENTICATED = 4401  # before accept: not logged in
+    UNAUTHENTICATED = 4401  # before accept: not logged in; after: signed out (credential gone)
     NOT_FOUND = 4404  # `start.conversation` is not one of yours
     START_TIMEOUT = 4408
     TOO_LARGE = 4413  # a frame over its kind's size limit
@@ -59,6 +59,7 @@ _WEB_CODES = {
     EndKind.CLIENT_GONE: CloseCode.NORMAL,
     EndKind.UPSTREAM_ENDED: CloseCode.NORMAL,
     EndKind.ENDED: CloseCode.ENDED,
+    EndKind.SIGNED_OUT: CloseCode.UNAUTHENTICATED,
     EndKind.SUPERSEDED: CloseCode.SUPERSEDED,
     EndKind.SHUTDOWN: CloseCode.SERVICE_RESTART,
     EndKind.BAD_MESSAGE: CloseCode.BAD_MESSAGE,

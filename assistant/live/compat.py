@@ -22,7 +22,17 @@ another ASGI server; docs/asgi-server.md has the reasons and the measurements):
    application has finished and then waits for nothing; it keeps accepting connections and
    waits without a limit. The shim stops listening first, cancels every live application
    and waits at most PASTRA_DRAIN_SECONDS.
-6. Backpressure: daphne's `websocket.send` never waits, so Twisted buffers without bound for
+6. Oversize messages: autobahn drops the TCP connection (no close frame, the client sees
+   1006) when a message exceeds `--websocket-max-message-size`. The shim closes with 1009
+   and a reason instead, still without buffering what is over the limit.
+7. Close races: once the connection has left OPEN (our Close is out, or the client's),
+   autobahn raises on a send ("Attempt to send on a closed protocol") and on a reserved
+   close code, and aborts the TCP connection (RST: the client may never read our Close and
+   sees 1006) when a message over the limit then arrives, or when the client has not
+   answered our Close within `closeHandshakeTimeout` (1 s, on a timer rounded down to the
+   second: often a few milliseconds). The shim drops such sends and closes, discards the
+   rest of such a message, and gives the client CLOSE_HANDSHAKE_SECONDS to answer.
+8. Backpressure: daphne's `websocket.send` never waits, so Twisted buffers without bound for
    a slow reader. The shim registers a push producer on each WebSocket's transport and makes
    `websocket.send` wait while Twisted holds more than 64 KiB, for at most
    SEND_WAIT_SECONDS per frame and never while draining.
@@ -36,15 +46,22 @@ import logging
 import time
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 
-from assistant import metrics
+from assistant import metrics, origins
 
 logger = logging.getLogger(__name__)
 
 # Longer than the session's stall limit (assistant/live/housekeeper.py STALL_SECONDS = 10): a
 # stalled client is ended by the session (4433) before a frame is ever forced out.
 SEND_WAIT_SECONDS = 15.0
+
+# How long a client has to answer our Close before the TCP connection is dropped. autobahn's
+# 1 s runs on a timer that rounds down to the whole second (txaio's batched timer): it fired
+# from 0 to 1 s after the Close, often before a client busy sending had read it, and the drop
+# is an abort (RST): the client lost the Close and saw 1006.
+CLOSE_HANDSHAKE_SECONDS = 5.0
 
 # --- Channels -------------------------------------------------------------------------------
 
@@ -138,6 +155,22 @@ class BridgeConsumer(AsyncWebsocketConsumer):
 _draining = False
 
 
+class OriginGuard:
+    """A cookie-authenticated WebSocket route: its handshake is refused (HTTP 403, Channels'
+    WebsocketDenier) unless `origins.origin_allowed(scope)` (assistant/origins.py)."""
+
+    def __init__(self, application) -> None:
+        self.application = application
+
+    async def __call__(self, scope, receive, send):
+        if origins.origin_allowed(scope):
+            return await self.application(scope, receive, send)
+        logger.info(
+            "websocket refused: path=%s origin=%r", scope.get("path"), origins.refused_origin(scope)
+        )
+        return await WebsocketDenier()(scope, receive, send)
+
+
 class Writable:
     """A streaming producer on one WebSocket's transport: Twisted pauses it when its write
     buffer exceeds 64 KiB and resumes it once the buffer has drained."""
@@ -185,6 +218,22 @@ async def wait_writable(protocol) -> None:
         logger.info("a WebSocket send waited %.0fs for the client to read", SEND_WAIT_SECONDS)
 
 
+def client_gone_errors() -> tuple[type[BaseException], ...]:
+    """What a send to a client that has gone may raise: the shim drops such sends under
+    daphne, so this is a backstop (another ASGI server, or autobahn changing)."""
+    try:
+        from autobahn.exception import Disconnected
+    except ImportError:
+        return (ConnectionError,)
+    return (ConnectionError, Disconnected)
+
+
+def too_big_reason(limit: int) -> str:
+    """The close reason of a message over the server's hard limit (both paths; the bridge's
+    own per-kind limits, below it, say more)."""
+    return f"Request payload size exceeds the limit: {limit} bytes."
+
+
 def install() -> bool:
     """Patch daphne (idempotent). False when daphne is not installed."""
     try:
@@ -197,7 +246,17 @@ def install() -> bool:
     original_reply = WebSocketProtocol.handle_reply
 
     def handle_reply(self, message):
-        if message.get("type") == "websocket.close" and self.state == self.STATE_OPEN:
+        kind = message.get("type")
+        if kind in ("websocket.close", "websocket.send") and self.state in (
+            self.STATE_CLOSING,
+            self.STATE_CLOSED,
+        ):
+            # The connection left OPEN (our Close is out, the oversize shim closed it, or
+            # the client went) while the application had more to say: autobahn refuses it
+            # (a send raises Disconnected, a reserved close code raises). Drop it.
+            logger.debug("%s after the WebSocket left OPEN: dropped", kind)
+            return
+        if kind == "websocket.close" and self.state == self.STATE_OPEN:
             code = message.get("code") or 1000
             if 1000 <= code <= 4999:
                 reason = (message.get("reason") or "").encode()[:123]
@@ -205,10 +264,30 @@ def install() -> bool:
                 return
         original_reply(self, message)
 
+    def max_size_exceeded(self, size, limit, reason):
+        # autobahn drops the TCP connection here (failByDrop: the client sees 1006). Close
+        # with 1009 and a reason instead; `failedByMe` makes autobahn discard the rest of the
+        # message as it arrives, so nothing over the limit is ever buffered.
+        if self.state == self.STATE_CLOSING:
+            # Our Close is already out (the application closed, then more frames came):
+            # autobahn would now abort the TCP connection (RST) with the client's frames
+            # unread, and the client could lose our Close (1006). Discard the rest of the
+            # message instead; the client's Close reply (or the close handshake timeout)
+            # ends the connection.
+            self.failedByMe = True
+            return
+        if self.state != self.STATE_OPEN:
+            return original_max_size(self, size, limit, reason)
+        self.failedByMe = True
+        logger.info("a WebSocket message over %d bytes was refused (1009)", limit)
+        self.sendCloseFrame(code=1009, reasonUtf8=too_big_reason(limit).encode(), isReply=False)
+
+    original_max_size = WebSocketProtocol._max_message_size_exceeded
     original_on_open = WebSocketProtocol.onOpen
 
     def on_open(self):
         attach_writable(self)
+        self.closeHandshakeTimeout = CLOSE_HANDSHAKE_SECONDS
         return original_on_open(self)
 
     original_server_reply = Server.handle_reply
@@ -225,6 +304,7 @@ def install() -> bool:
         return original_listen_success(self, port)
 
     WebSocketProtocol.handle_reply = handle_reply
+    WebSocketProtocol._max_message_size_exceeded = max_size_exceeded
     WebSocketProtocol.onOpen = on_open
     Server.handle_reply = server_reply
     Server.listen_success = listen_success

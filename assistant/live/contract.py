@@ -47,6 +47,7 @@ class SessionSpec:
     conversation_id: Any = None  # resume this conversation
     api_version: str = "v1beta"
     ephemeral_token_id: int | None = None  # opened with this ephemeral token (counts a use)
+    access_token_id: int | None = None  # the access token behind it (revoking it ends it)
 
 
 def allowed_model(requested: str) -> str | None:

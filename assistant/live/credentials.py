@@ -23,7 +23,7 @@ from assistant.live.gemini import errors
 CONSTRAINED = "BidiGenerateContentConstrained"
 EPHEMERAL = "auth_tokens/"
 
-_authenticate = live_db(services.access_token_authenticate)
+_find = live_db(services.access_token_find)
 _ephemeral = live_db(services.ephemeral_token_authenticate)
 
 
@@ -32,6 +32,13 @@ class Caller:
     user_id: int | None  # None: refused
     refusal: tuple[int, str] | None = None  # close code and reason, at the first message
     ephemeral: services.EphemeralGrant | None = None
+    token_id: int | None = None  # the access token presented (not for an ephemeral one)
+
+    @property
+    def access_token_id(self) -> int | None:
+        """The access token behind the session: presented, or the ephemeral token's minter.
+        Revoking it ends the session (its `token.<id>` group, assistant/control.py)."""
+        return self.ephemeral.access_token_id if self.ephemeral is not None else self.token_id
 
 
 def presented(scope: dict, *, constrained: bool) -> str:
@@ -60,10 +67,10 @@ async def identify(scope: dict) -> Caller:
     if not raw:
         return _refused(GeminiCode.POLICY, errors.REASON_NO_KEY)
     if not constrained:
-        user = await _authenticate(raw=raw)
-        if user is None:
+        token = await _find(raw=raw)
+        if token is None:
             return _refused(GeminiCode.INVALID_ARGUMENT, errors.REASON_BAD_KEY)
-        return Caller(user.pk)
+        return Caller(token.user_id, token_id=token.pk)
     if not raw.startswith(EPHEMERAL):
         return _refused(GeminiCode.INVALID_ARGUMENT, errors.REASON_NOT_EPHEMERAL)
     try:

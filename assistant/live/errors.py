@@ -9,6 +9,7 @@ class EndKind(StrEnum):
     CLIENT_GONE = "client_gone"
     UPSTREAM_ENDED = "upstream_ended"  # upstream closed cleanly and did not come back
     ENDED = "ended"  # staff, `end_session`, logout (over the channel layer)
+    SIGNED_OUT = "signed_out"  # its credential is gone: password, account or token
     SUPERSEDED = "superseded"  # the conversation was resumed by another socket
     SHUTDOWN = "shutdown"  # this worker is stopping
     BAD_MESSAGE = "bad_message"
@@ -34,6 +35,7 @@ DEFAULT_MESSAGES = {
     EndKind.CLIENT_GONE: "The client went away.",
     EndKind.UPSTREAM_ENDED: "The assistant ended the session.",
     EndKind.ENDED: "Ended by an administrator.",
+    EndKind.SIGNED_OUT: "You are signed out. Sign in again.",
     EndKind.SUPERSEDED: "This conversation was resumed in another window.",
     EndKind.SHUTDOWN: "The server is restarting. Reconnect to continue.",
     EndKind.BAD_MESSAGE: "Malformed message.",
@@ -60,6 +62,7 @@ CLEAN_ENDS = frozenset(
         EndKind.NORMAL,
         EndKind.CLIENT_GONE,
         EndKind.ENDED,
+        EndKind.SIGNED_OUT,
         EndKind.SUPERSEDED,
         EndKind.SHUTDOWN,
         EndKind.IDLE,

@@ -9,6 +9,11 @@ context. Without that update, at most HANDLE_WAIT_SECONDS after `turnComplete`. 
 `timeLeft` bounds everything: at the latest at `timeLeft - HANDOVER_MARGIN`, or at
 HANDOVER_SHARE of a short `timeLeft`, whichever is later.
 
+A goAway soon after connecting (a young connection, `hold_until` set by the link) is not
+followed at once: the handover waits on the still-open connection until `hold_until` (the
+link's backoff), then follows the same rule; the goAway deadline still bounds it. Without
+this an idle session would hand over on every goAway at once, in a loop.
+
 Who asks what: the session's message handler reports facts (`model_output`,
 `user_turn_ended`, `turn_complete`, `handle_updated`, `go_away`) and calls `plan` after each
 message; the upstream link stops reading when `handover_now`; the housekeeper forces the
@@ -28,9 +33,11 @@ class HandoverPlanner:
     __slots__ = (
         "awaiting_reply",
         "deadline",
+        "goaway_deadline",
         "goaway_seen",
         "handle_fresh",
         "handover_now",
+        "hold_until",
         "model_active",
         "turn_ended_at",
     )
@@ -43,6 +50,8 @@ class HandoverPlanner:
         self.goaway_seen = False
         self.deadline: float | None = None  # hand over at this time at the latest
         self.handover_now = False  # hand over as soon as the current message is handled
+        self.goaway_deadline: float | None = None  # timeLeft - margin: never later than this
+        self.hold_until = 0.0  # a young connection: no handover before this time
 
     # --- facts ----------------------------------------------------------------------------
 
@@ -65,8 +74,8 @@ class HandoverPlanner:
         deadline is to be watched (the handover did not become immediate)."""
         self.goaway_seen = True
         margin = min(HANDOVER_MARGIN, time_left * (1 - HANDOVER_SHARE))
-        self.deadline = now + max(0.0, time_left - margin)
-        self.plan(calls_pending=calls_pending)
+        self.deadline = self.goaway_deadline = now + max(0.0, time_left - margin)
+        self.plan(calls_pending=calls_pending, now=now)
         return not self.handover_now
 
     # --- decisions --------------------------------------------------------------------------
@@ -74,12 +83,18 @@ class HandoverPlanner:
     def at_boundary(self, *, calls_pending: bool) -> bool:
         return not self.model_active and not self.awaiting_reply and not calls_pending
 
-    def plan(self, *, calls_pending: bool) -> bool:
+    def plan(self, *, calls_pending: bool, now: float | None = None) -> bool:
         """After a message: decide on the handover once goAway was seen. Returns whether the
-        deadline moved earlier (the caller re-arms its timer)."""
+        deadline moved earlier (the caller re-arms its timer). `now` (None: no hold) checks
+        the young connection's hold."""
         if not self.goaway_seen or self.handover_now:
             return False
         if not self.at_boundary(calls_pending=calls_pending):
+            return False
+        if now is not None and now < self.hold_until:
+            if self.deadline is None or self.hold_until < self.deadline:
+                self.deadline = self.hold_until
+                return True
             return False
         if self.handle_fresh:
             self.handover_now = True
@@ -90,10 +105,22 @@ class HandoverPlanner:
             return True
         return False
 
-    def due(self, now: float) -> bool:
-        """The deadline has passed without a handover: force it now (True once)."""
+    def due(self, now: float, *, calls_pending: bool = False) -> bool:
+        """The deadline has passed without a handover: force it now (True once). A young
+        connection's hold that ends mid-turn only gives way to the usual rule (the goAway
+        deadline stands)."""
         if self.deadline is None or now < self.deadline or self.handover_now:
             return False
+        held = self.hold_until and self.deadline <= self.hold_until
+        if held and self.goaway_deadline is not None and now < self.goaway_deadline:
+            self.hold_until = 0.0
+            self.deadline = self.goaway_deadline
+            if not self.at_boundary(calls_pending=calls_pending):
+                return False
+            if not self.handle_fresh:
+                self.deadline = min(self.deadline, self.turn_ended_at + HANDLE_WAIT_SECONDS)
+                if now < self.deadline:
+                    return False
         self.deadline = None
         return True
 
@@ -104,6 +131,7 @@ class HandoverPlanner:
         self.model_active = False
         self.handover_now = False
         self.goaway_seen = False
-        self.deadline = None
+        self.deadline = self.goaway_deadline = None
+        self.hold_until = 0.0  # the link sets it again for the next connection
         self.handle_fresh = True  # the next connection starts from the latest handle
         return cut

@@ -41,7 +41,7 @@ class Housekeeper:
                 )
             if session.downlink.stalled_for(now) >= STALL_SECONDS:
                 raise SessionEnd(EndKind.SLOW_CLIENT)
-            if planner.due(now):
+            if planner.due(now, calls_pending=session.tools.pending()):
                 await session.link.hand_over()
             if now >= renew_at:
                 renew_at = now + lease.RENEW_SECONDS

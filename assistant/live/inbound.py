@@ -133,7 +133,7 @@ class Inbound:
             self.clock.reset()
             link.turn_completed()
             session.sink.turn_finished(recorder.end_turn())
-        if planner.goaway_seen and planner.plan(calls_pending=session.tools.pending()):
+        if planner.goaway_seen and planner.plan(calls_pending=session.tools.pending(), now=now):
             session.housekeeper.wake()
 
     def _record_reason(self, view: ServerView) -> None:

@@ -1,6 +1,7 @@
-"""The live side of a session's lease: take it (quotas checked; a conversation still held
-elsewhere is taken over after its holder was told to end), renew it, release it, and say
-what each refusal means to the client (an EndKind with a human message).
+"""The live side of a session's lease: take it (quotas and credentials checked; a conversation
+still held elsewhere is taken over after its holder was told to end), renew it (the next
+slice of the day's live time, and a check that its credential still stands), release it,
+and say what each refusal means to the client (an EndKind with a human message).
 
 The database work is in assistant/services.py (`lease_acquire`, `lease_renew`,
 `lease_release`), run off Channels' single database thread by `live_db`.
@@ -18,6 +19,7 @@ from assistant import control, metrics, services
 from assistant.errors import (
     ConversationBusy,
     ConversationNotFound,
+    CredentialRevoked,
     DailyAllowanceUsed,
     EphemeralTokenRefused,
     TooManySessions,
@@ -33,7 +35,7 @@ SUPERSEDE_EVENT = "live.superseded"  # handled by the consumers' `live_supersede
 SUPERSEDE_WAIT_SECONDS = 5.0
 
 _acquire = live_db(services.lease_acquire)
-arenew = live_db(services.lease_renew)
+_renew = live_db(services.lease_renew)
 arelease = live_db(services.lease_release)
 
 
@@ -61,6 +63,8 @@ def refusal(error: Exception) -> SessionEnd:
         return SessionEnd(EndKind.NOT_FOUND)
     if isinstance(error, EphemeralTokenRefused):
         return token_refusal(error.reason, error.uses)
+    if isinstance(error, CredentialRevoked):
+        return SessionEnd(EndKind.SIGNED_OUT, error.message)
     raise TypeError(f"not a lease refusal: {error!r}")
 
 
@@ -72,6 +76,7 @@ async def acquire(
     client_kind: str,
     conversation_id=None,
     ephemeral_token_id: int | None = None,
+    access_token_id: int | None = None,
 ) -> services.LeaseGrant:
     """Take a lease. A conversation held by another live session: its holder is told to end
     (`live.superseded`, on whichever worker) and we wait up to SUPERSEDE_WAIT_SECONDS for its
@@ -88,6 +93,7 @@ async def acquire(
                 conversation_id=conversation_id,
                 take_over=take_over,
                 ephemeral_token_id=ephemeral_token_id,
+                access_token_id=access_token_id,
             )
         except ConversationBusy:
             if not signalled:
@@ -103,8 +109,21 @@ async def acquire(
             DailyAllowanceUsed,
             ConversationNotFound,
             EphemeralTokenRefused,
+            CredentialRevoked,
         ) as error:
             raise refusal(error) from None
+
+
+async def arenew(*, lease_id, user_id: int) -> float:
+    """Renew the lease; returns the seconds reserved until the next renewal. Raises
+    SessionEnd: the day used up (DAILY_LIMIT), the credential gone (SIGNED_OUT), the lease
+    gone (SUPERSEDED: taken over by another socket, or stale)."""
+    try:
+        return await _renew(lease_id=lease_id, user_id=user_id)
+    except ConversationBusy:
+        raise SessionEnd(EndKind.SUPERSEDED) from None
+    except (DailyAllowanceUsed, CredentialRevoked) as error:
+        raise refusal(error) from None
 
 
 async def release(*, lease_id, conversation_id, end: SessionEnd) -> None:

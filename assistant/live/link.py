@@ -3,6 +3,12 @@ resumption handle and reopened after a goAway handover or an abnormal close (bac
 jitter, flap counting), a generation number per connection, and the reader and writer
 loops between it and the session.
 
+Reconnects and handovers are bounded (limits.py): after a connection that ended young (a
+goAway or a loss soon after it opened) the next connection holds its handover back and the
+reconnect is delayed (doubling backoff, jitter); a session may reconnect SESSION_RECONNECTS
+times per window, the worker WORKER_RECONNECT_RATE times per second; past either the
+session ends with UPSTREAM_UNAVAILABLE (web 4502, Gemini path 1011) instead of a storm.
+
 The reader hands each raw message to the session (`on_message`) and stops reading once the
 handover planner says `handover_now`; the writer drains the bounded uplink, holding items
 while no connection is up. 1007/1008 from Gemini are final (no retry loop), except that a
@@ -18,6 +24,7 @@ import time
 from collections.abc import Callable
 
 from assistant import metrics
+from assistant.live import limits
 from assistant.live.buffers import Uplink
 from assistant.live.errors import EndKind, SessionEnd
 from assistant.live.handover import HandoverPlanner
@@ -74,6 +81,13 @@ class UpstreamLink:
         self._ready = asyncio.Event()
         self._connected_at = 0.0
         self._flaps = 0
+        self._young = 0  # connections in a row that ended soon after they opened
+        # The user's latest turn (a text), the connection it went up on, whether re-sent.
+        self._turn: bytes | None = None
+        self._turn_generation = -1
+        self._turn_resent = False
+        self._cut = False
+        self._budget = limits.ReconnectBudget()
 
     def turn_completed(self) -> None:
         """A turn completed on this connection: it is not flapping."""
@@ -114,14 +128,66 @@ class UpstreamLink:
                 if self._flaps > MAX_FLAPS:
                     raise SessionEnd(EndKind.UPSTREAM_UNAVAILABLE)
             self._on_state("reconnecting")
+            await self._pace(reason, lived=lived)
+            lost_generation = self.generation
             await self._connect(reason=reason)
+            if reason == "abnormal_close":  # a handover waits for the turn's reply
+                self._resend_turn(lost_generation)
             self._on_state("reconnected")
+            # The new connection holds a goAway handover back while the streak lasts.
+            self.planner.hold_until = time.monotonic() + limits.backoff(self._young)
+
+    async def _pace(self, reason: str, *, lived: float) -> None:
+        """Before a reconnect or handover: the session's and the worker's budgets, and a
+        backoff after young connections. Raises SessionEnd when a budget is spent."""
+        self._young = self._young + 1 if lived < limits.YOUNG_CONNECTION_SECONDS else 0
+        window = self._budget.window
+        if not self._budget.take(time.monotonic()):
+            metrics.UPSTREAM_RECONNECTS.labels(reason, "failed").inc()
+            logger.warning(
+                "upstream reconnect budget spent (%d in %.0fs)", self._budget.limit, window
+            )
+            raise SessionEnd(
+                EndKind.UPSTREAM_UNAVAILABLE,
+                f"The assistant's connection keeps dropping ({self._budget.limit} reconnects "
+                f"in {window:.0f} s). Try again in a moment.",
+            )
+        if reason == "go_away" and self._young > 1 and lived < limits.SHORTEST_CONNECTION:
+            # A goAway whose deadline came before the hold ended: wait offline instead.
+            await asyncio.sleep(min(limits.backoff(self._young - 1), limits.SHORTEST_CONNECTION))
+        if not await limits.worker_reconnect_slot():
+            metrics.UPSTREAM_RECONNECTS.labels(reason, "failed").inc()
+            logger.warning("this worker's upstream reconnect budget is spent")
+            raise SessionEnd(
+                EndKind.UPSTREAM_UNAVAILABLE,
+                "The server is reconnecting too many sessions at once. Try again in a moment.",
+            )
+
+    def user_turn(self, payload: bytes) -> bytes:
+        """The user's turn as sent upstream (a text): re-sent once after a lost connection
+        that never answered it. Returns it."""
+        self._turn, self._turn_generation, self._turn_resent = payload, -1, False
+        return payload
+
+    def _resend_turn(self, lost_generation: int) -> None:
+        """A turn that went up on the lost connection and got no reply at all (not even a
+        cut one): the new connection does not know it (its handle is older). Once."""
+        turn = self._turn
+        if turn is None or self._turn_resent or self._cut or not self.planner.awaiting_reply:
+            return
+        if self._turn_generation != lost_generation:
+            return  # never sent (still queued, the writer sends it) or answered long ago
+        self._turn_resent = True
+        self._recorder.session_event("turn_resent")
+        logger.info("the user's turn was lost with the upstream connection: sent again")
+        self.uplink.put_control(turn)
 
     def _go_offline(self) -> None:
         self._ready.clear()
         self._upstream = None
         self.uplink.set_offline(True)
-        self._on_lost(self.planner.connection_closed())
+        self._cut = self.planner.connection_closed()
+        self._on_lost(self._cut)
 
     async def _connect(self, *, reason: str) -> None:
         """Open an upstream session, resuming with the latest handle; backoff and jitter
@@ -197,6 +263,8 @@ class UpstreamLink:
                 continue
             try:
                 await upstream.send(item.payload)
+                if item.payload is self._turn:
+                    self._turn_generation = self.generation
             except UpstreamClosed:
                 uplink.push_front(item)
                 if self._upstream is upstream:

@@ -1,6 +1,8 @@
 """Conversation recording: assembles transcript fragments, tool calls and the rest of one
 turn in memory and queues each turn as one batch for the writer (record_writer.py), never
-a write per fragment."""
+a write per fragment. A user message sent while a reply is still coming (it interrupts it,
+or follows it) opens the next turn, where its answer lands: each question is recorded in
+the turn of its answer."""
 
 from __future__ import annotations
 
@@ -61,6 +63,7 @@ class Recorder:
         self.conversation_id = conversation_id
         self.turn = first_turn
         self._entries: list[_Entry] = []
+        self._next: list[_Entry] = []  # user messages sent during the reply: the next turn
         self._input: _Entry | None = None
         self._output: _Entry | None = None
         self._text: _Entry | None = None
@@ -85,8 +88,13 @@ class Recorder:
         return entry
 
     def user_text(self, text: str) -> None:
-        if text.strip():
-            self._add(Kind.USER_TEXT, text.strip())
+        text = text.strip()
+        if not text:
+            return
+        if self._next or any(e.kind in _MODEL_KINDS for e in self._entries):
+            self._next.append(_Entry(Kind.USER_TEXT, text))  # a reply is under way
+        else:
+            self._add(Kind.USER_TEXT, text)
 
     def input_fragment(self, text: str) -> None:
         if self._input is None:
@@ -216,6 +224,7 @@ class Recorder:
         self._enqueue(Batch(events, usage, self._take_seconds(), None))
         self._reset_turn()
         self.turn += 1
+        self._entries, self._next = self._next, []
         return summary
 
     def account_seconds(self) -> None:
@@ -224,7 +233,10 @@ class Recorder:
 
     def flush_pending(self) -> None:
         """Queue what the current turn holds so far without ending it (periodic seconds,
-        shutdown). Fragments still to come start a new entry."""
+        shutdown). Fragments still to come start a new entry. User messages sent during the
+        reply end the turn: they are the next one."""
+        if self._next:
+            self.end_turn()
         events, _ = self._take_events()
         usage = services.Usage(*self._usage) if any(self._usage) else None
         self._enqueue(Batch(events, usage, self._take_seconds(), None))

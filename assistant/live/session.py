@@ -176,6 +176,7 @@ class LiveSession:
             client_kind=spec.client_kind,
             conversation_id=spec.conversation_id,
             ephemeral_token_id=spec.ephemeral_token_id,
+            access_token_id=spec.access_token_id,
         )
         self.conversation_id = grant.conversation_id
         self.lease_id = grant.lease_id
@@ -310,7 +311,7 @@ class LiveSession:
         """User text (typed): recorded, sent as realtimeInput.text."""
         self.user_turn_ended()
         self.recorder.user_text(text)
-        self.uplink.put_control(wire.text_message(text))
+        self.uplink.put_control(self.link.user_turn(wire.text_message(text)))
 
     def push_control(self, payload: bytes) -> None:
         self.last_activity = time.monotonic()

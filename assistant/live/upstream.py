@@ -95,6 +95,12 @@ class Upstream:
             raise UpstreamClosed(ABNORMAL, "setup timed out") from None
         except (OSError, InvalidHandshake, InvalidURI) as exc:
             raise UpstreamClosed(ABNORMAL, type(exc).__name__) from None
+        except BaseException:
+            # Anything else (a setup that cannot be serialised, a cancellation): the socket
+            # is ours to close, or it stays open upstream until Google's idle timeout.
+            if ws is not None:
+                await asyncio.shield(ws.close())
+            raise
         try:
             ok = "setupComplete" in loads(first)
         except ValueError:

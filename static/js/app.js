@@ -22,6 +22,7 @@ export class App {
   #voice;
   #vision;
   #transcript;
+  #conversation;
   #started = "";
 
   constructor(ui, config, settings) {
@@ -35,7 +36,7 @@ export class App {
     this.#transcript = new Transcript(ui.transcript, ui.stage);
     const parts = { socket, state, transcript: this.#transcript };
     const tools = new ToolActivity(ui.toolsPanel);
-    bindConversation({ ...parts, view, player: this.#voice.player, tools, root: ui.root });
+    this.#conversation = bindConversation({ ...parts, view, player: this.#voice.player, tools, root: ui.root });
     const mediaActive = () => this.#voice.micActive || this.#vision.active;
     bindLink({ ...parts, view, release: () => this.#release(), mediaActive });
     this.#vision.addEventListener("problem", ({ detail }) => view.notice(detail));
@@ -99,6 +100,11 @@ export class App {
     if (turningOn) this.connect();
     if (action === "camera") return vision.toggleCamera();
     return action === "screen" ? vision.toggleScreen() : vision.flip();
+  }
+
+  /** Stop the model's reply at once (the interrupt button). */
+  interrupt() {
+    this.#conversation.interrupt();
   }
 
   /** Settings changed: a running session restarts with them, in the same conversation. */

@@ -11,13 +11,16 @@ const REPLYING = Object.freeze({ thinking: false, waiting: false });
  */
 export function bindConversation({ socket, player, transcript, tools, state, view, root }) {
   const on = (type, handler) => socket.addEventListener(type, ({ detail }) => handler(detail));
+  let cut = false; // the person stopped this reply: the rest of its audio and words are dropped
 
   on("audio", (data) => {
+    if (cut) return;
     player.enqueue(data);
     transcript.thinking("");
     view.activity(REPLYING);
   });
   on(Server.TRANSCRIPT, (event) => {
+    if (cut && event.role === "model" && !event.final) return;
     transcript.onTranscript(event);
     // New words from the user end the wait (the turn's final text only confirms them).
     if (event.role === "user" && !event.final) view.activity({ waiting: false });
@@ -49,6 +52,7 @@ export function bindConversation({ socket, player, transcript, tools, state, vie
     state.update({ replying: false });
   });
   on(Server.TURN_COMPLETE, ({ status }) => {
+    cut = false;
     transcript.onTurnComplete();
     player.end();
     state.update({ replying: false });
@@ -75,4 +79,13 @@ export function bindConversation({ socket, player, transcript, tools, state, vie
   on(Server.USAGE, ({ total_tokens: total }) => {
     root.dataset.tokens = String(Number(root.dataset.tokens || 0) + (Number(total) || 0));
   });
+  return {
+    /** The interrupt button: the reply stops at once (its remaining audio is not played). */
+    interrupt() {
+      cut = true;
+      player.flush();
+      transcript.onInterrupted();
+      state.update({ replying: false });
+    },
+  };
 }

@@ -1,6 +1,7 @@
 // Entry point of the assistant page: read the config, find the elements, wire the controls.
 // No logic here; see app.js.
 import { App } from "./app.js";
+import { Quota } from "./quota.js";
 import { Settings } from "./settings.js";
 
 const root = document.querySelector("[data-pastra]");
@@ -31,6 +32,7 @@ if (root) {
   };
   const settings = new Settings(root.querySelector("[data-settings]"), config);
   const app = new App(ui, config, settings);
+  new Quota(byId("quota-remaining"), root).start();
 
   ui.talk.addEventListener("click", () => app.toggleTalk());
   ui.mute.addEventListener("click", () => app.toggleMute());
@@ -38,6 +40,7 @@ if (root) {
   ui.flip.addEventListener("click", () => app.video("flip"));
   ui.screen.addEventListener("click", () => app.video("screen"));
   ui.retry.addEventListener("click", () => app.connect());
+  byId("interrupt-button").addEventListener("click", () => app.interrupt());
   root.querySelector("[data-composer]").addEventListener("submit", (event) => {
     event.preventDefault();
     if (app.sendText(ui.input.value)) ui.input.value = "";

@@ -70,6 +70,7 @@ export const CloseCode = Object.freeze({
 export const TransportCode = Object.freeze({
   GOING_AWAY: 1001,
   ABNORMAL: 1006, // no close frame: network loss, or a refused handshake (e.g. signed out)
+  TOO_BIG: 1009, // a frame over the server's 1 MiB frame limit (daphne), like 4413
   SERVER_ERROR: 1011,
   RESTARTING: 1012,
   TRY_AGAIN_LATER: 1013,
@@ -94,6 +95,7 @@ const POLICY = new Map([
   [CloseCode.UNAUTHENTICATED, ["none", "You are signed out. Reload the page to sign in."]],
   [CloseCode.BAD_MESSAGE, ["manual", "The page sent something the server did not understand."]],
   [CloseCode.TOO_LARGE, ["manual", "The page sent something too large."]],
+  [TransportCode.TOO_BIG, ["manual", "The page sent something too large."]],
   [CloseCode.NOT_FOUND, ["manual", "That conversation no longer exists."]],
   [CloseCode.SUPERSEDED, ["manual", "This conversation continued in another tab or device."]],
   [CloseCode.ENDED, ["manual", "The session was ended."]],

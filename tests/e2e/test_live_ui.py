@@ -154,6 +154,25 @@ class LiveUITests(PageHelpers, LiveBrowserTestCase):
         assert played < 9_000, "the 10 s reply did not play to the end"
         self.assert_clean_console()
 
+    def test_the_interrupt_button_stops_the_reply_at_once(self):
+        page = self.open()
+        root = self.root(page)
+        stop = page.get_by_test_id("interrupt-button")
+        expect(stop).to_be_hidden()  # only while the model speaks
+        self.send(page, "/long")
+        expect(root).to_have_attribute("data-state", "speaking", timeout=10_000)
+        expect(root).to_have_attribute("data-played-ms", re.compile(r"^[1-9]\d{2,}$"))
+        stop.click()
+        interrupted = self.model_turns(page).first
+        expect(interrupted).to_have_attribute("data-interrupted", "true", timeout=2_000)
+        expect(root).not_to_have_attribute("data-state", "speaking", timeout=2_000)
+        assert int(root.get_attribute("data-flush-ms")) < 100
+        played = int(root.get_attribute("data-played-ms"))
+        page.wait_for_timeout(1_000)  # the rest of the 10 s reply still arrives: not played
+        assert int(root.get_attribute("data-played-ms")) == played
+        expect(stop).to_be_hidden()
+        self.assert_clean_console()
+
     def test_speaking_over_the_reply_barges_in(self):
         page = self.open()
         root = self.root(page)

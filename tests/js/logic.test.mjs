@@ -208,3 +208,37 @@ describe("frames", () => {
     assert.equal(thumbDifference(a, null), Infinity);
   });
 });
+
+describe("quota", async () => {
+  const { Quota, quotaText } = await import("../../static/js/quota.js");
+
+  test("the remainder reads in minutes, then seconds, then none", () => {
+    assert.equal(quotaText(2989), "49 min left today");
+    assert.equal(quotaText(59.9), "59 s left today");
+    assert.equal(quotaText(0), "No live time left today");
+    assert.equal(quotaText(-3), "No live time left today");
+  });
+
+  test("it counts down only while a session is live", () => {
+    const element = { dataset: { seconds: "61" }, textContent: "1 min left today" };
+    const root = { dataset: { state: "idle" } };
+    const quota = new Quota(element, root);
+    quota.tick();
+    assert.equal(quota.seconds, 61);
+    root.dataset.state = "listening";
+    quota.tick();
+    quota.tick();
+    assert.equal(element.textContent, "59 s left today");
+    assert.equal(element.dataset.seconds, "59");
+    root.dataset.state = "error";
+    quota.tick();
+    assert.equal(quota.seconds, 59);
+  });
+});
+
+describe("transport closes", () => {
+  test("1009 (over daphne's frame limit) is treated like 4413: no automatic retry", () => {
+    assert.deepEqual(closeInfo(TransportCode.TOO_BIG), closeInfo(CloseCode.TOO_LARGE));
+    assert.equal(closeInfo(1009).retry, "manual");
+  });
+});

@@ -78,7 +78,9 @@ async def test_real_stack_session_cookie_and_origin(alice, emulator, client):
     await comm.disconnect()
     # Without the cookie: authenticated by nothing, rejected before accept.
     anonymous = WebsocketCommunicator(
-        URLRouter(websocket_urlpatterns), "/ws/live/", headers=[(b"origin", b"http://localhost")]
+        URLRouter(websocket_urlpatterns),
+        "/ws/live/",
+        headers=[(b"origin", b"http://localhost"), (b"host", b"localhost")],
     )
     assert await anonymous.connect() == (False, 4401)
     assert setups(emulator) == 1
@@ -201,7 +203,9 @@ async def test_gemini_path_quota_refusal_is_1008(alice, alice_token, emulator):
 
 
 async def test_daily_allowance_refused_and_enforced_mid_session(alice, emulator):
-    await Conversation.objects.acreate(user=alice, model=MODEL, seconds_used=60)
+    from assistant.models import DailyUsage  # the quota ledger (tests/test_quota_ledger.py)
+
+    await DailyUsage.objects.acreate(user=alice, day=timezone.localdate(), seconds=60)
     alice.daily_seconds = 60
     await alice.asave()
     events, code = await refused(web_client(alice))

@@ -33,6 +33,7 @@ class GeminiAdapter(Adapter):
     message. `ephemeral`: opened with an ephemeral token, whose lock and expiry apply."""
 
     path_name = "sdk"
+    _replying = False  # model output forwarded, its turnComplete not yet
 
     def __init__(
         self,
@@ -112,6 +113,7 @@ class GeminiAdapter(Adapter):
         elif kind == "toolResponse":
             session.tool_response(body.get("functionResponses") or [])
         elif kind == "contextUpdate":
+            wire_client.check_context_update(body)
             session.context_update(body)
         return None
 
@@ -171,6 +173,14 @@ class GeminiAdapter(Adapter):
     def ready(self) -> None:
         self.downlink.put(wire.SETUP_COMPLETE)
 
+    def turn_finished(self, summary) -> None:
+        """A reply cut by an upstream loss ends as Google ends an interrupted one:
+        `interrupted`, then `turnComplete` (the upstream's own turn ends pass through)."""
+        if self._replying:
+            self._replying = False
+            self.downlink.put(wire.dumps({"serverContent": {"interrupted": True}}))
+            self.downlink.put(wire.dumps({"serverContent": {"turnComplete": True}}))
+
     def server_message(self, view: ServerView, routing: Routing) -> None:
         session = self.session
         setup = session.spec.setup
@@ -208,6 +218,10 @@ class GeminiAdapter(Adapter):
                 else:
                     del out["serverContent"]
         audio = bool(view.audio) and not session.emulate_text
+        if view.turn_complete:
+            self._replying = False
+        elif view.audio or view.output_text or view.texts or view.calls:
+            self._replying = True  # a reply is on its way to the client
         if out is None:
             if audio and len(msg) == 1 and len(content) == 1:
                 self.downlink.put_audio(view.raw)  # pure audio: may be dropped under pressure

@@ -75,7 +75,10 @@ def realtime_parts(body: dict[str, Any]) -> list[Media | tuple[str, Any]]:
             raise invalid(reason_unknown_field(name, "realtime_input"))
     if body.get("activityStart") is not None:
         pieces.append(("activityStart", {}))
-    for chunk in body.get("mediaChunks") or ():
+    chunks = body.get("mediaChunks") or ()
+    if not isinstance(chunks, (list, tuple)):
+        raise invalid()
+    for chunk in chunks:
         mime, data = _blob(chunk)
         if mime.startswith(("image/", "video/")):
             pieces.append(Media(VIDEO, mime, data))
@@ -99,13 +102,59 @@ def realtime_parts(body: dict[str, Any]) -> list[Media | tuple[str, Any]]:
 
 
 def content_text(content: Any) -> str:
-    if not isinstance(content, dict):
+    if not isinstance(content, dict) or not isinstance(parts := content.get("parts") or [], list):
         return ""
     return "".join(
         part["text"]
-        for part in content.get("parts") or ()
+        for part in parts
         if isinstance(part, dict) and isinstance(part.get("text"), str)
     )
+
+
+def check_content(content: Any) -> None:
+    """A `Content` (`role`, `parts`) as the proto has it, or SessionEnd (1007)."""
+    if not isinstance(content, dict):
+        raise invalid()
+    role, parts = content.get("role"), content.get("parts")
+    if role is not None and not isinstance(role, str):
+        raise invalid()
+    if parts is not None and (
+        not isinstance(parts, list) or not all(isinstance(part, dict) for part in parts)
+    ):
+        raise invalid()
+
+
+def check_tools(tools: Any) -> None:
+    """A `tools` list (each a dict; `functionDeclarations` a list of objects with a string
+    `name`), or SessionEnd (1007)."""
+    if tools is None:
+        return
+    if not isinstance(tools, list):
+        raise invalid()
+    for tool in tools:
+        if not isinstance(tool, dict):
+            raise invalid()
+        declarations = tool.get("functionDeclarations")
+        if declarations is None:
+            continue
+        if not isinstance(declarations, list):
+            raise invalid()
+        for declaration in declarations:
+            if not isinstance(declaration, dict) or not isinstance(declaration.get("name"), str):
+                raise invalid()
+
+
+def check_context_update(body: dict[str, Any]) -> None:
+    """A (normalised) contextUpdate's shape: `systemInstruction` a Content (or a string),
+    `tools` an object whose `tools` is a tools list. Raises SessionEnd (1007)."""
+    instruction = body.get("systemInstruction")
+    if instruction is not None and not isinstance(instruction, str):
+        check_content(instruction)
+    tools = body.get("tools")
+    if tools is not None:
+        if not isinstance(tools, dict):
+            raise invalid()
+        check_tools(tools.get("tools"))
 
 
 def _text_only(content: dict[str, Any]) -> bool:
@@ -127,6 +176,8 @@ def translate_client_content(body: dict[str, Any], *, model: str) -> tuple[str, 
     if turns is not None and not isinstance(turns, list):
         raise invalid()
     turns = turns or []
+    for turn in turns:
+        check_content(turn)
     complete = bool(body.get("turnComplete"))
     if len(turns) == 1 and isinstance(turns[0], dict):
         turn = turns[0]

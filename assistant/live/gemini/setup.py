@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.live.errors import EndKind, SessionEnd
-from assistant.live.gemini.client import content_text
+from assistant.live.gemini.client import check_content, check_tools, content_text
 from assistant.live.gemini.errors import invalid
 from assistant.live.gemini.models import (
     CODE_EXECUTION,
@@ -34,10 +34,10 @@ class ClientSetup:
 
     def voice(self) -> str:
         """The prebuilt voice the client asked for, or ""."""
-        speech = (self.body.get("generationConfig") or {}).get("speechConfig") or {}
-        voice = ((speech.get("voiceConfig") or {}).get("prebuiltVoiceConfig") or {}).get(
-            "voiceName"
-        )
+        value: Any = self.body
+        for name in ("generationConfig", "speechConfig", "voiceConfig", "prebuiltVoiceConfig"):
+            value = value.get(name) if isinstance(value, dict) else None
+        voice = value.get("voiceName") if isinstance(value, dict) else None
         return voice if isinstance(voice, str) else ""
 
 
@@ -60,20 +60,25 @@ def read_client_setup(raw: dict[str, Any]) -> ClientSetup:
         modalities = [m.upper() for m in modalities]  # the tutorial sends "audio"
         generation["responseModalities"] = modalities
     body["generationConfig"] = generation
+    speech = generation.get("speechConfig")
+    for name in ("voiceConfig", "prebuiltVoiceConfig"):  # the voice is read from these
+        if speech is not None and not isinstance(speech, dict):
+            raise invalid()
+        speech = speech.get(name) if speech is not None else None
+    if speech is not None and not isinstance(speech, dict):
+        raise invalid()
     instruction = body.get("systemInstruction")
     if isinstance(instruction, str):  # SDK-style bare string: on the wire it is a Content
         body["systemInstruction"] = {"parts": [{"text": instruction}]}
-    elif instruction is not None and not isinstance(instruction, dict):
-        raise invalid()
+    elif instruction is not None:
+        check_content(instruction)
     resumption = body.get("sessionResumption")
     if resumption is not None and not isinstance(resumption, dict):
         raise invalid()
     handle = (resumption or {}).get("handle") or ""
     if not isinstance(handle, str):
         raise invalid()
-    tools = body.get("tools")
-    if tools is not None and not isinstance(tools, list):
-        raise invalid()
+    check_tools(body.get("tools"))
     return ClientSetup(
         model=model.strip(),
         body=body,

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from assistant.live.gemini.errors import invalid
+from assistant.live.limits import MAX_JSON_DEPTH, too_deep
 
 loads = orjson.loads
 JSONDecodeError = orjson.JSONDecodeError
@@ -55,10 +56,13 @@ def camel(name: str) -> str:
     return cached
 
 
-def normalize(value: Any) -> Any:
+def normalize(value: Any, depth: int = 1) -> Any:
     """camelCase every key at every level, except inside Struct payloads. Both spellings of
-    one field in one object is an invalid argument (as upstream would say)."""
+    one field in one object, or nesting deeper than MAX_JSON_DEPTH (Struct payloads
+    included), is an invalid argument (as upstream would say)."""
     if isinstance(value, dict):
+        if depth > MAX_JSON_DEPTH:
+            raise invalid()
         out: dict[str, Any] = {}
         for key, item in value.items():
             if not isinstance(key, str):
@@ -66,10 +70,17 @@ def normalize(value: Any) -> Any:
             name = camel(key)
             if name in out:
                 raise invalid()
-            out[name] = item if name in STRUCT_FIELDS else normalize(item)
+            if name in STRUCT_FIELDS:
+                if too_deep(item, depth=depth + 1):
+                    raise invalid()
+                out[name] = item
+            else:
+                out[name] = normalize(item, depth + 1)
         return out
     if isinstance(value, list):
-        return [normalize(item) for item in value]
+        if depth > MAX_JSON_DEPTH:
+            raise invalid()
+        return [normalize(item, depth + 1) for item in value]
     return value
 
 
