@@ -66,6 +66,20 @@ def format_duration(seconds: float | None) -> str:
     return f"{secs}s"
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Staff read these and act on them only through explicit actions (revoke): never add,
+    edit or delete a row by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
     list_display = (
@@ -348,7 +362,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(DailyUsage)
-class DailyUsageAdmin(admin.ModelAdmin):
+class DailyUsageAdmin(ReadOnlyAdmin):
     """The quota ledger, per user and day: what was charged, never edited by hand."""
 
     list_display = ("user", "day", "used", "updated_at")
@@ -359,22 +373,13 @@ class DailyUsageAdmin(admin.ModelAdmin):
     fields = ("user", "day", "seconds", "updated_at")
     readonly_fields = fields
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     @admin.display(description="Live time", ordering="seconds")
     def used(self, obj):
         return format_duration(obj.seconds)
 
 
 @admin.register(AccessToken)
-class AccessTokenAdmin(admin.ModelAdmin):
+class AccessTokenAdmin(ReadOnlyAdmin):
     list_display = ("name", "user", "shown_prefix", "created_at", "last_used_at", "active")
     list_filter = (("revoked_at", admin.EmptyFieldListFilter), "created_at")
     list_select_related = ("user",)
@@ -383,15 +388,6 @@ class AccessTokenAdmin(admin.ModelAdmin):
     fields = ("name", "user", "shown_prefix", "created_at", "last_used_at", "revoked_at")
     readonly_fields = fields
     actions = ("revoke",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Prefix", ordering="prefix")
     def shown_prefix(self, obj):
@@ -412,7 +408,7 @@ class AccessTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(EphemeralToken)
-class EphemeralTokenAdmin(admin.ModelAdmin):
+class EphemeralTokenAdmin(ReadOnlyAdmin):
     list_display = (
         "__str__",
         "user",
@@ -445,15 +441,6 @@ class EphemeralTokenAdmin(admin.ModelAdmin):
     )
     readonly_fields = fields
     actions = ("revoke",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Uses")
     def uses_shown(self, obj):

@@ -223,4 +223,16 @@ async def until_closed(ws, *, seconds: float = 15.0) -> tuple[int, str]:
 
 
 async def in_thread(function, *args, **kwargs):
-    return await sync_to_async(function, thread_sensitive=False)(*args, **kwargs)
+    """`function` on a thread of the test loop's executor, its database connection given back
+    afterwards: the thread ends with the loop, and a pooled connection it still held would
+    be a pool slot lost for the rest of the run."""
+
+    def run():
+        from django.db import connections
+
+        try:
+            return function(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    return await sync_to_async(run, thread_sensitive=False)()

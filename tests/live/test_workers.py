@@ -130,9 +130,18 @@ async def test_real_server_refuses_foreign_origin_and_no_cookie(
 
 
 async def _run(function, *args):
+    """On an executor thread, its database connection given back afterwards (the thread ends
+    with the test's loop; a pooled connection it held would be a slot lost for the run)."""
     from asgiref.sync import sync_to_async
+    from django.db import connections
 
-    return await sync_to_async(function, thread_sensitive=False)(*args)
+    def run():
+        try:
+            return function(*args)
+        finally:
+            connections.close_all()
+
+    return await sync_to_async(run, thread_sensitive=False)()
 
 
 async def test_sigterm_flushes_the_conversation(thread_emulator, tmp_path, alice, alice_token):
