@@ -1,4 +1,5 @@
-"""`make bench`: direct vs bare relay vs Pastra against one echo-mode emulator, in one run.
+"""`make bench`: direct vs bare relay vs Channels relay vs Pastra against one echo-mode
+emulator, in one run.
 
 Prints a table and writes bench/results/latest.json (SPEC section 8). Latencies are round trips
 per 100 ms audio chunk as the client sees them; "added" figures subtract direct's at the same N.
@@ -30,8 +31,15 @@ RESULTS = ROOT / "bench" / "results" / "latest.json"
 WS_MAX_BYTES = 1048576  # as in the Makefile's `run` and the Dockerfile's CMD (docs/asgi-server.md)
 
 
-def server_command(server: str, port: int, *, uvicorn_ws: str = "websockets-sansio") -> list[str]:
-    """Pastra under one ASGI server, configured as it would be deployed (docs/asgi-server.md)."""
+def server_command(
+    server: str,
+    port: int,
+    *,
+    uvicorn_ws: str = "websockets-sansio",
+    app: str = "pastra_site.asgi:application",
+) -> list[str]:
+    """An ASGI app (Pastra, or the Channels relay) under one server, configured as Pastra
+    would be deployed (docs/asgi-server.md)."""
     if server == "daphne":
         return [
             sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
@@ -39,11 +47,11 @@ def server_command(server: str, port: int, *, uvicorn_ws: str = "websockets-sans
             "--ping-interval", "20", "--ping-timeout", "30",
             "--websocket-max-message-size", str(WS_MAX_BYTES),
             "--websocket-max-frame-size", str(WS_MAX_BYTES),
-            "pastra_site.asgi:application",
+            app,
         ]  # fmt: skip
     if server == "uvicorn":
         return [
-            sys.executable, "-m", "uvicorn", "pastra_site.asgi:application",
+            sys.executable, "-m", "uvicorn", app,
             "--host", "127.0.0.1", "--port", str(port),
             "--ws", uvicorn_ws, "--ws-per-message-deflate", "false",
             "--ws-max-size", str(WS_MAX_BYTES), "--lifespan", "off",
@@ -152,9 +160,17 @@ def add_ratios(runs: list[dict]) -> None:
         if d and r["setup"] != "direct":
             r["added_p50_ms"] = round(r["p50_ms"] - d["p50_ms"], 2)
             r["added_p99_ms"] = round(r["p99_ms"] - d["p99_ms"], 2)
+    channels = {r["sessions"]: r for r in runs if r["setup"] == "channels"}
+    for r in runs:
+        c = channels.get(r["sessions"])
+        both = c and c.get("stream_cpu_us_per_msg") and r.get("stream_cpu_us_per_msg")
+        if r["setup"].startswith("pastra") and both:  # Pastra's own cost
+            r["stream_cpu_ratio_to_channels"] = round(
+                r["stream_cpu_us_per_msg"] / c["stream_cpu_us_per_msg"], 2
+            )
     for r in runs:
         b = bare.get(r["sessions"])
-        if r["setup"].startswith("pastra") and b:
+        if (r["setup"].startswith("pastra") or r["setup"] == "channels") and b:
             if b.get("added_p99_ms"):
                 r["added_p99_ratio_to_bare"] = round(
                     r["added_p99_ms"] / max(b["added_p99_ms"], 0.01), 2
@@ -178,6 +194,7 @@ def print_table(runs: list[dict]) -> None:
         "cpu_us_per_msg",
         "stream_cpu_us_per_msg",
         "stream_cpu_ratio_to_bare",
+        "stream_cpu_ratio_to_channels",
         "rss_kb_per_session",
         "connect_p50_ms",
         "sent",
@@ -194,7 +211,7 @@ async def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smoke run, under 2 minutes")
     parser.add_argument("--sessions", type=int, nargs="*", help="session counts to measure")
     parser.add_argument("--seconds", type=float, help="streaming seconds per measurement")
-    parser.add_argument("--setups", nargs="*", default=["direct", "bare", "pastra"])
+    parser.add_argument("--setups", nargs="*", default=["direct", "bare", "channels", "pastra"])
     parser.add_argument(
         "--server",
         nargs="+",
@@ -254,6 +271,14 @@ async def main() -> int:
                 )
                 procs.append(bare)
                 targets["bare"] = (f"ws://127.0.0.1:{port}", "bench", bare.pid)
+            if "channels" in args.setups:
+                port = free_port()
+                command = server_command("daphne", port, app="bench.channels_relay:application")
+                relay_env = {**os.environ, "BENCH_UPSTREAM": emu_url}
+                relay_env.pop("DJANGO_SETTINGS_MODULE", None)
+                channels = start(command, relay_env, port, cpu=1)
+                procs.append(channels)
+                targets["channels"] = (f"ws://127.0.0.1:{port}", "bench", channels.pid)
             pastra_setups = []
             if "pastra" in args.setups:
                 env = pastra_env(Path(tmpdir), emu_url)
@@ -269,7 +294,7 @@ async def main() -> int:
                     pastra_setups.append(setup)
 
             for n in counts:
-                for setup in ("direct", "bare", *pastra_setups):
+                for setup in ("direct", "bare", "channels", *pastra_setups):
                     if setup in targets:
                         url, key, pid = targets[setup]
                         run = await measure(setup, url, key, n, seconds, pid)
