@@ -66,6 +66,25 @@ def format_duration(seconds: float | None) -> str:
     return f"{secs}s"
 
 
+def signal_end(modeladmin, request, targets) -> None:
+    """Staff's "end sessions" actions: ask the workers to end each target's live sessions
+    (`targets`: log label, `control.end_sessions` filter, what the failure message names) and
+    say how many were signalled; stop at the first target the channel layer cannot reach."""
+    reason = f"Ended by an administrator ({request.user.get_username()})"
+    signalled = 0
+    for label, which, named in targets:
+        try:
+            signalled += control.end_sessions(**which, reason=reason)
+        except Exception:
+            logger.exception("%s could not signal live.end", label)
+            modeladmin.message_user(
+                request, f"Could not reach the live workers{named}; try again.", messages.ERROR
+            )
+            return
+    noun = "session" if signalled == 1 else "sessions"
+    modeladmin.message_user(request, f"Signalled {signalled} live {noun} to end.", messages.SUCCESS)
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Staff read these and act on them only through explicit actions (revoke): never add,
     edit or delete a row by hand."""
@@ -288,23 +307,11 @@ class ConversationAdmin(admin.ModelAdmin):
     @admin.action(description="End live session")
     def end_live_sessions(self, request, queryset):
         active = queryset.filter(status=Conversation.Status.ACTIVE)
-        signalled = 0
-        for conversation in active:
-            try:
-                signalled += control.end_sessions(
-                    conversation_id=conversation.pk,
-                    reason=f"Ended by an administrator ({request.user.get_username()})",
-                )
-            except Exception:
-                logger.exception("conv=%s could not signal live.end", conversation.pk)
-                self.message_user(
-                    request,
-                    f"Could not reach the live workers for {conversation}; try again.",
-                    messages.ERROR,
-                )
-                return
-        noun = "session" if signalled == 1 else "sessions"
-        self.message_user(request, f"Signalled {signalled} live {noun} to end.", messages.SUCCESS)
+        signal_end(
+            self,
+            request,
+            ((f"conv={c.pk}", {"conversation_id": c.pk}, f" for {c}") for c in active),
+        )
 
 
 @admin.register(User)
@@ -344,21 +351,7 @@ class UserAdmin(DjangoUserAdmin):
 
     @admin.action(description="End their live sessions")
     def end_live_sessions(self, request, queryset):
-        signalled = 0
-        for user in queryset:
-            try:
-                signalled += control.end_sessions(
-                    user_id=user.pk,
-                    reason=f"Ended by an administrator ({request.user.get_username()})",
-                )
-            except Exception:
-                logger.exception("user=%s could not signal live.end", user.pk)
-                self.message_user(
-                    request, "Could not reach the live workers; try again.", messages.ERROR
-                )
-                return
-        noun = "session" if signalled == 1 else "sessions"
-        self.message_user(request, f"Signalled {signalled} live {noun} to end.", messages.SUCCESS)
+        signal_end(self, request, ((f"user={u.pk}", {"user_id": u.pk}, "") for u in queryset))
 
 
 @admin.register(DailyUsage)
