@@ -10,7 +10,7 @@ TLS_PORT ?= 8443
 TLS_DIR ?= .local/tls
 export DJANGO_SETTINGS_MODULE := pastra_site.settings
 
-.PHONY: run test lint bench migrate superuser clean fuzz
+.PHONY: run test lint bench soak migrate superuser clean fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,13 @@ test: $(VENV)/.dev $(JS_SDK) lint
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench $(if $(QUICK),--quick,)
+
+# 30 minutes, 200 sessions (half per path) reconnecting every 5 min: RSS, fds and tasks stay
+# flat (docs/performance.md). Not in CI. SOAK_MINUTES / SOAK_SESSIONS override.
+SOAK_MINUTES ?= 30
+SOAK_SESSIONS ?= 200
+soak: $(VENV)/.dev
+	$(BIN)/python -m bench.soak --minutes $(SOAK_MINUTES) --sessions $(SOAK_SESSIONS)
 
 superuser: migrate
 	$(BIN)/python manage.py createsuperuser

@@ -14,7 +14,7 @@ import contextlib
 import dataclasses
 import logging
 
-from assistant import control, metrics
+from assistant import control, loopwatch, metrics
 from assistant.live import browser_protocol as bp
 from assistant.live import credentials
 from assistant.live.adapters.gemini import GeminiAdapter
@@ -89,6 +89,7 @@ class _SessionConsumer(BridgeConsumer):
             metrics.CLOSES.labels(self.adapter.path_name, str(int(code))).inc()
 
     def start_session(self, spec: SessionSpec) -> None:
+        loopwatch.watch()
         if self._watchdog is not None:
             self._watchdog.cancel()
         # Log lines of this connection carry its ids; the session adds the conversation id

@@ -56,6 +56,16 @@ CLOSES = Counter(
     ["path", "code"],
     registry=REGISTRY,
 )
+LOOP_LAG = Histogram(
+    "pastra_event_loop_lag_seconds",
+    "How late the event loop ran a 50 ms timer (assistant/loopwatch.py): CPU saturation or a "
+    "blocking call shows here first.",
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+    registry=REGISTRY,
+)
+TASKS = Gauge(
+    "pastra_asyncio_tasks", "asyncio tasks on this worker's event loop.", registry=REGISTRY
+)
 ERRORS = Counter(
     "pastra_errors_total", "Errors, by where they happened.", ["where"], registry=REGISTRY
 )

@@ -28,7 +28,8 @@ import time
 from pathlib import Path
 
 from bench.__main__ import pct
-from bench.loadgen import PATH, SETUP, run_clients
+from bench.loadgen import GEMINI_PATH as PATH
+from bench.loadgen import SETUP, Load, run_load
 from bench.procs import ROOT, cpu_seconds, free_port, pin, rss_kb, wait_for_port
 
 MAX_CPU_PERCENT = 80.0
@@ -185,7 +186,8 @@ async def lean_clients(port: int, sessions: int, seconds: float) -> dict:
 
 
 async def loadgen_clients(port: int, sessions: int, seconds: float) -> dict:
-    results = await run_clients(f"ws://127.0.0.1:{port}", "bench", sessions, seconds)
+    load = Load(url=f"ws://127.0.0.1:{port}", key="bench", sessions=sessions, seconds=seconds)
+    results, _ = await run_load(load)
     return {
         "rtts": [rtt for result in results for rtt in result.rtts_ms],
         "sent": sum(result.sent for result in results),

@@ -46,6 +46,7 @@ async def test_tasks_are_named_for_their_conversation_and_none_outlives_the_sess
     names = task_names()
     assert {f"{owner} {role}" for role in ROLES} <= names
     assert f"user={alice.pk} web socket" in names
+    assert "event-loop watcher" in names  # the loop's lag reaches /metrics (loopwatch.py)
     (session,) = sessions
     assert session.tasks.names() == sorted(f"{owner} {role}" for role in ROLES)
     await comm.send_json_to({"type": "stop"})
