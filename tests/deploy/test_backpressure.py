@@ -12,7 +12,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from assistant.live import compat
+from assistant.live import compat, shutdown
 
 
 class Transport:
@@ -44,7 +44,7 @@ async def test_send_waits_while_twisted_is_full(monkeypatch):
     writable.pauseProducing()  # bounded: a frame is never held forever
     monkeypatch.setattr(compat, "SEND_WAIT_SECONDS", 0.05)
     await asyncio.wait_for(compat.wait_writable(protocol), 1)
-    monkeypatch.setattr(compat, "_draining", True)  # nor while draining
+    monkeypatch.setattr(shutdown, "draining", True)  # nor while draining
     monkeypatch.setattr(compat, "SEND_WAIT_SECONDS", 30)
     await asyncio.wait_for(compat.wait_writable(protocol), 0.1)
 
