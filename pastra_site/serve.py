@@ -19,8 +19,9 @@ is relied on here):
    a client has compat.CLOSE_HANDSHAKE_SECONDS to answer our Close.
 4. Oversize (over 1 MiB): websockets closes 1009 with its own reason, then uvicorn closes the
    TCP connection with the rest of the message unread (RST: the client may lose the Close and
-   see 1006). Here the reason is Pastra's (compat.too_big_reason), and the connection is
-   half-closed and read (discarded, never buffered) until the client closes it.
+   see 1006). Here the reason is Pastra's (compat.too_big_reason), and the rest of the message
+   and what follows are read and dropped (never buffered) until the client's Close, which
+   ends the connection; or compat.CLOSE_HANDSHAKE_SECONDS.
 """
 
 from __future__ import annotations
@@ -31,12 +32,13 @@ import contextlib
 import logging
 import os
 import signal
+import struct
 import sys
 
 import uvicorn
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import PayloadTooBig, ProtocolError
-from websockets.frames import Close, CloseCode
+from websockets.frames import Close, CloseCode, Opcode
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
@@ -48,14 +50,48 @@ SENDS = ("websocket.send", "websocket.close")
 
 
 class _Connection(ServerProtocol):
-    """websockets' sans-I/O server, closing an oversize message with Pastra's reason."""
+    """websockets' sans-I/O server; a message over max_size is refused with 1009 and Pastra's
+    reason, then the rest of it and every frame after it are read and dropped (never
+    buffered) until the client's Close (`client_closed`), not discarded up to EOF."""
+
+    client_closed = False
 
     def fail(self, code: CloseCode | int, reason: str = "") -> None:
-        if code == CloseCode.MESSAGE_TOO_BIG and self.max_message_size is not None:
-            from assistant.live.compat import too_big_reason
+        if code != CloseCode.MESSAGE_TOO_BIG or self.max_message_size is None:
+            super().fail(code, reason)
+            return
+        from assistant.live.compat import too_big_reason
 
-            reason = too_big_reason(self.max_message_size)
-        super().fail(code, reason)
+        if self.state is State.OPEN:  # else our Close is out already
+            self.send_close(code, too_big_reason(self.max_message_size))
+        self.parser = self._hold()  # until the protocol starts `discard_until_close`
+
+    def _hold(self):
+        while True:
+            yield
+
+    def discard_until_close(self, skip: int):
+        """The parser after a refused message (`skip`: the rest of its frame)."""
+        reader = self.reader
+        while True:
+            while skip:
+                if not reader.buffer:
+                    yield
+                    continue
+                taken = min(skip, len(reader.buffer))
+                del reader.buffer[:taken]
+                skip -= taken
+            head = yield from reader.read_exact(2)
+            length = head[1] & 0x7F
+            if length == 126:
+                (length,) = struct.unpack("!H", (yield from reader.read_exact(2)))
+            elif length == 127:
+                (length,) = struct.unpack("!Q", (yield from reader.read_exact(8)))
+            if head[0] & 0x0F == Opcode.CLOSE:
+                self.client_closed = True
+                while True:
+                    yield
+            skip = (4 if head[1] & 0x80 else 0) + length
 
 
 class PastraWebSocket(WebSocketsSansIOProtocol):
@@ -63,7 +99,7 @@ class PastraWebSocket(WebSocketsSansIOProtocol):
     task kept (`application`) for the drain."""
 
     application: asyncio.Task | None = None
-    _failed = False
+    _refused = False
 
     def __init__(self, *args, **kwargs) -> None:
         from assistant.live import compat
@@ -146,35 +182,45 @@ class PastraWebSocket(WebSocketsSansIOProtocol):
             self.read_paused = False
             self.transport.resume_reading()
 
-    # --- 4: a message over the limit (or any frame websockets refuses) ------------------------
+    # --- 4: a message over the limit -----------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
         self.conn.receive_data(data)
-        if self._failed:  # websockets discards what follows our Close, until the client's EOF
+        if self._refused:
+            if self.conn.client_closed:  # the reply to our Close: the handshake is complete
+                self._end()
             return
         self.handle_events()  # frames before a refused one still reach the application
         if self.conn.parser_exc is not None:
             self.handle_parser_exception()
 
     def handle_parser_exception(self) -> None:
-        self._failed = True
-        if isinstance(self.conn.parser_exc, PayloadTooBig):
-            logger.info(
-                "a WebSocket message over %s bytes was refused (1009)", self.conn.max_message_size
-            )
+        exc = self.conn.parser_exc
+        if not isinstance(exc, PayloadTooBig) or exc.size is None:
+            super().handle_parser_exception()  # a protocol error: uvicorn's way
+            return
+        self._refused = True
+        logger.info("a WebSocket message over %s bytes was refused (1009)", exc.max_size)
         close = self.conn.close_sent
         if not self.close_sent and close is not None:
             self.queue.put_nowait(
                 {"type": "websocket.disconnect", "code": close.code, "reason": close.reason}
             )
-        self.transport.write(b"".join(self.conn.data_to_send()))  # the Close, if not out yet
+        self.transport.write(b"".join(self.conn.data_to_send()))  # our Close, if not out yet
         self.close_sent = True
         self._read_on()
-        if self.transport.can_write_eof():
-            self.transport.write_eof()  # the client reads our Close, then EOF, and closes
+        self.conn.parser = self.conn.discard_until_close(4 + exc.size)  # its mask and payload
+        next(self.conn.parser)
+        if self.conn.client_closed:
+            self._end()
+        elif self.close_timer is None:
+            self.close_timer = self.loop.call_later(self.close_timeout, self.transport.close)
+
+    def _end(self) -> None:
         if self.close_timer is not None:
             self.close_timer.cancel()
-        self.close_timer = self.loop.call_later(self.close_timeout, self.transport.close)
+            self.close_timer = None
+        self.transport.close()
 
 
 class PastraServer(uvicorn.Server):

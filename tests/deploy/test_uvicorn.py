@@ -48,6 +48,14 @@ def test_uvicorn_still_behaves_as_the_launcher_assumes():
     # Fix 4: after a parser error (an oversize message) uvicorn closes the TCP connection.
     parser_error = inspect.getsource(WebSocketsSansIOProtocol.handle_parser_exception)
     assert "self.transport.close()" in parser_error
+    # and websockets, failing the connection, discards everything up to EOF (the client's
+    # Close reply too); it refuses the message on its header, before the mask and payload.
+    from websockets.frames import Frame
+    from websockets.protocol import Protocol
+
+    assert "self.parser = self.discard()" in inspect.getsource(Protocol.fail)
+    parse = inspect.getsource(Frame.parse)
+    assert parse.index("raise PayloadTooBig(length, max_size)") < parse.index("mask_bytes = yield")
     # What the fixes use: the protocol's state and the server's connections.
     for name in ("self.close_sent", "self.close_timer", "self.close_timeout", "self.read_paused"):
         assert name in sansio, name
@@ -165,18 +173,27 @@ async def test_a_long_reason_is_cut_and_a_reserved_code_becomes_1011(socket):
     assert closed_with(transport) == (1011, "")
 
 
-async def test_an_oversize_message_closes_1009_with_pastras_reason_and_half_closes(socket):
+async def test_an_oversize_message_closes_1009_then_reads_until_the_clients_close(socket):
     async def nothing(send):
         pass
 
     protocol, transport = await socket(nothing)
-    header = bytes([0x81, 0x80 | 127]) + struct.pack("!Q", 2**21) + b"\0\0\0\0"
+    size = 1048576 + 1
+    header = bytes([0x81, 0x80 | 127]) + struct.pack("!Q", size) + b"\0\0\0\0"  # zero mask
     protocol.data_received(header + b"x" * 1000)
     assert closed_with(transport) == (1009, too_big_reason(1048576))
-    assert transport.eof  # half-closed: the client reads our Close, then EOF
-    assert not transport.closed  # still reading: no reset with the client's data unread
-    protocol.data_received(b"x" * 100_000)  # the rest, discarded
-    assert protocol.close_timer is not None
+    for _ in range(size // 100_000):  # the rest arrives: read and dropped, never buffered
+        protocol.data_received(b"x" * 100_000)
+        assert len(protocol.conn.reader.buffer) == 0
+    assert not transport.closed  # no reset with the client's data unread
+    rest = size - 1000 - size // 100_000 * 100_000
+    ping = bytes([0x89, 0x80]) + b"\0\0\0\0"
+    reply = bytes([0x88, 0x82]) + b"\0\0\0\0" + struct.pack("!H", 1009)
+    protocol.data_received(b"x" * rest + ping + reply[:1])
+    assert not transport.closed
+    protocol.data_received(reply[1:])
+    assert transport.closed  # the client answered our Close: the handshake is complete
+    assert protocol.close_timer is None
 
 
 async def test_a_send_waits_for_the_client_at_most_send_wait_seconds(socket):
