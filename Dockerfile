@@ -18,7 +18,8 @@ RUN apt-get update \
 
 WORKDIR /app
 COPY requirements.lock .
-RUN pip install --require-hashes -r requirements.lock
+COPY deploy/uvicorn.lock deploy/
+RUN pip install --require-hashes -r requirements.lock -r deploy/uvicorn.lock
 
 COPY --chown=pastra:pastra . .
 # collectstatic needs settings but no secrets, database or upstream.
@@ -43,5 +44,6 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
     CMD curl -fsS "http://127.0.0.1:${PORT}/healthz" || exit 1
 
 # Cloud Run sets PORT; migrations run as a separate job/step (see docs).
-# WebSocket settings and why: docs/asgi-server.md.
-CMD ["sh", "-c", "exec daphne -b 0.0.0.0 -p ${PORT} --websocket_timeout 86400 --websocket_connect_timeout 15 --ping-interval 20 --ping-timeout 30 --websocket-max-message-size 1048576 --websocket-max-frame-size 1048576 pastra_site.asgi:application"]
+# uvicorn, through Pastra's launcher (its WebSocket settings, drain and fixes: pastra_site/serve.py);
+# why uvicorn here and daphne in `make run`: docs/asgi-server.md.
+CMD ["sh", "-c", "exec python -m pastra_site.serve --host 0.0.0.0 --port ${PORT}"]

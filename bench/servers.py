@@ -32,7 +32,12 @@ def server_command(
             "--websocket-max-frame-size", str(WS_MAX_BYTES),
             app,
         ]  # fmt: skip
-    if server == "uvicorn":
+    if server == "uvicorn" and uvicorn_ws == "websockets-sansio":  # production's launcher
+        return [
+            sys.executable, "-m", "pastra_site.serve", "--host", "127.0.0.1",
+            "--port", str(port), "--app", app,
+        ]  # fmt: skip
+    if server == "uvicorn":  # another WebSocket implementation: plain uvicorn
         return [
             sys.executable, "-m", "uvicorn", app,
             "--host", "127.0.0.1", "--port", str(port),

@@ -61,7 +61,23 @@ def test_dockerfile_runs_as_non_root_with_a_healthcheck_and_collected_static():
     assert "USER pastra" in dockerfile
     assert "HEALTHCHECK" in dockerfile
     assert "collectstatic" in dockerfile
-    assert "daphne" in dockerfile
+
+
+LAUNCHER = "python -m pastra_site.serve --host 0.0.0.0 --port"
+
+
+def test_production_runs_the_uvicorn_launcher_and_make_run_stays_daphne():
+    """docs/asgi-server.md: the image and compose serve with `pastra_site.serve` (uvicorn,
+    tested against the same drain, backpressure, close and oversize tests as daphne in
+    tests/deploy); `make run` and runserver stay daphne (SPEC)."""
+    web = dockerfile_stages()["web"]
+    assert f'CMD ["sh", "-c", "exec {LAUNCHER} ${{PORT}}"]' in web
+    services = load_compose()["services"]
+    for name in ("web1", "web2"):
+        assert " ".join(services[name]["command"]) == f"{LAUNCHER} 8000"
+    run = (ROOT / "Makefile").read_text().split("\nrun:", 1)[1].split("\n\n", 1)[0]
+    assert "$(BIN)/daphne " in run
+    assert "pastra_site.asgi:application" in run
 
 
 def dockerfile_env() -> dict[str, str]:
@@ -217,7 +233,7 @@ def test_only_the_emulator_image_carries_the_speech_synthesizer():
     assert "espeak-ng" in stages["emulator"]
     assert "espeak-ng" not in stages["base"] + stages["web"]
     assert "gemini_emulator" in stages["emulator"]
-    assert "daphne" in stages["web"]
+    assert "pastra_site.serve" in stages["web"]
     services = load_compose()["services"]
     assert services["emulator"]["build"]["target"] == "emulator"
     for name in ("web1", "web2", "migrate"):

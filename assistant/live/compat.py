@@ -20,8 +20,8 @@ another ASGI server; docs/asgi-server.md has the reasons and the measurements):
    shim sends the close frame itself, with the reason cut to 123 bytes.
 5. Shutdown (drain): `kill_all_applications` raises KeyError once one connection's
    application has finished and then waits for nothing; it keeps accepting connections and
-   waits without a limit. The shim stops listening first, cancels every live application
-   and waits at most PASTRA_DRAIN_SECONDS.
+   waits without a limit. The shim stops listening first, then runs Pastra's drain
+   (assistant/live/shutdown.py, shared with uvicorn's launcher, pastra_site/serve.py).
 6. Oversize messages: autobahn drops the TCP connection (no close frame, the client sees
    1006) when a message exceeds `--websocket-max-message-size`. The shim closes with 1009
    and a reason instead, still without buffering what is over the limit.
@@ -43,13 +43,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.security.websocket import WebsocketDenier
-from django.conf import settings
 
 from assistant import metrics, origins
+from assistant.live import shutdown
 
 logger = logging.getLogger(__name__)
 
@@ -152,8 +151,6 @@ class BridgeConsumer(AsyncWebsocketConsumer):
 
 # --- daphne -----------------------------------------------------------------------------------
 
-_draining = False
-
 
 class OriginGuard:
     """A cookie-authenticated WebSocket route: its handshake is refused (HTTP 403, Channels'
@@ -209,7 +206,7 @@ def attach_writable(protocol) -> Writable | None:
 
 async def wait_writable(protocol) -> None:
     writable = getattr(protocol, "_pastra_writable", None)
-    if writable is None or writable.event.is_set() or _draining:
+    if writable is None or writable.event.is_set() or shutdown.draining:
         return
     try:
         async with asyncio.timeout(SEND_WAIT_SECONDS):
@@ -314,47 +311,18 @@ def install() -> bool:
 
 
 def _kill_all_applications(self):
-    """daphne's shutdown, replaced: stop listening, cancel every live application, and wait
-    for them at most PASTRA_DRAIN_SECONDS."""
+    """daphne's shutdown, replaced: stop listening, then Pastra's drain
+    (assistant/live/shutdown.py) of every live application, at most PASTRA_DRAIN_SECONDS."""
     from twisted.internet import defer
 
-    global _draining
-    _draining = True
-    started = time.monotonic()
-    limit = settings.PASTRA_DRAIN_SECONDS
     for port in self.__dict__.get("_pastra_ports", ()):
         port.stopListening()  # new connections are refused from now on
-    wait_for = []
+    instances = []
     for protocol, details in self.connections.items():
         if (writable := getattr(protocol, "_pastra_writable", None)) is not None:
             writable.event.set()  # senders stop waiting for slow clients
-        instance = details.get("application_instance")
-        if instance is not None and not instance.done():
-            instance.cancel()
-            wait_for.append(instance)
-    logger.info(
-        "shutdown: stopped listening; draining %d application instances (at most %.0fs)",
-        len(wait_for),
-        limit,
-    )
-
-    async def drain() -> None:
-        if not wait_for:
-            return
-        done, pending = await asyncio.wait(wait_for, timeout=limit)
-        for task in done:
-            if not task.cancelled() and task.exception() is not None:
-                logger.warning(
-                    "shutdown: an application failed while draining: %r", task.exception()
-                )
-        logger.info(
-            "shutdown: drained %d application instances in %.2fs%s",
-            len(done),
-            time.monotonic() - started,
-            f", {len(pending)} still running (abandoned)" if pending else "",
-        )
-
-    draining = asyncio.get_event_loop().create_task(drain(), name="shutdown drain")
-    waiting = defer.Deferred.fromFuture(draining)
+        if (instance := details.get("application_instance")) is not None:
+            instances.append(instance)
+    waiting = defer.Deferred.fromFuture(shutdown.begin(instances))
     waiting.addErrback(lambda failure: None)
     return waiting

@@ -1,6 +1,10 @@
-"""Deployment tests: real daphne worker processes (tests/live/conftest.py's `Daphne`), a shared
-thread-run emulator, the test database, and (where marked) real Redis. Helpers speak the web
-protocol (session cookie + Origin) and the Gemini protocol over real sockets."""
+"""Deployment tests: real worker processes (tests/live/conftest.py's `Daphne` and `Uvicorn`), a
+shared thread-run emulator, the test database, and (where marked) real Redis. Helpers speak the
+web protocol (session cookie + Origin) and the Gemini protocol over real sockets.
+
+A test marked `@both_servers` runs once per ASGI server (ids `[daphne]`, `[uvicorn]`): every
+drain, backpressure, close and oversize test does, since production may run either
+(docs/asgi-server.md). The others run under daphne."""
 
 import asyncio
 import os
@@ -20,7 +24,8 @@ from tests.live.conftest import (  # noqa: F401  (fixtures, re-exported for test
     GEMINI_WS,
     MODEL,
     ROOT,
-    Daphne,
+    WORKERS,
+    Worker,
     _close_thread_connections,
     alice_token,
     emulator,
@@ -38,14 +43,25 @@ def _worker_thread_connections_closed_at_the_end(close_worker_thread_connections
     """The live path's own database threads run here too (tests/conftest.py)."""
 
 
+SERVERS = tuple(WORKERS)  # ("daphne", "uvicorn")
+both_servers = pytest.mark.parametrize("server", SERVERS, indirect=True)
+
+
 @pytest.fixture
-def start_worker(thread_emulator, tmp_path):  # noqa: F811 (the imported fixture)
-    """`start_worker(name, **env)`: a daphne worker in front of the shared emulator."""
+def server(request) -> str:
+    """Which ASGI server `start_worker` runs: daphne unless the test is `@both_servers`."""
+    return getattr(request, "param", "daphne")
+
+
+@pytest.fixture
+def start_worker(thread_emulator, tmp_path, server):  # noqa: F811 (the imported fixture)
+    """`start_worker(name, **env)`: a worker (the test's `server`) in front of the shared
+    emulator."""
     started = []
 
-    def start(name: str, **env) -> Daphne:
+    def start(name: str, **env) -> Worker:
         full = {"PASTRA_UPSTREAM_URL": thread_emulator.url, **env}
-        worker = Daphne(full, tmp_path, name=name)
+        worker = WORKERS[server](full, tmp_path, name=name)
         started.append(worker)
         return worker
 

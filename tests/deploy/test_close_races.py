@@ -1,12 +1,13 @@
 """Close races the long fuzz profile found (docs/security.md, Fuzzing), each made deterministic
-over a real daphne socket: the connection leaves OPEN (the server's Close is out, or the
-oversize shim's 1009) while the client still sends, or while the application still has
-something to send. The client must get a close frame with its code and reason, and the server
-must log no error: no `Exception inside application`, no `task failed`.
+over a real socket of each server (daphne and uvicorn): the connection leaves OPEN (the
+server's Close is out, or its 1009 for an oversize message) while the client still sends, or
+while the application still has something to send. The client must get a close frame with its
+code and reason, and the server must log no error: no `Exception inside application` (daphne),
+no `Exception in ASGI application` (uvicorn), no `task failed`.
 
 The trick that makes them deterministic: a raw socket writes a frame and the header of a
-message over daphne's 1 MiB limit in one TCP write, so autobahn reads both in one go and the
-shim closes with 1009 before the application has handled the first frame."""
+message over the 1 MiB limit in one TCP write, so the server reads both in one go and closes
+with 1009 before the application has handled the first frame."""
 
 import asyncio
 import base64
@@ -21,16 +22,21 @@ from asgiref.sync import sync_to_async
 from websockets.asyncio.client import connect
 
 from assistant.live.compat import too_big_reason
-from tests.deploy.conftest import until_closed
+from tests.deploy.conftest import both_servers, until_closed
 from tests.live.conftest import GEMINI_WS, MODEL
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("settled")]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("settled"),
+    both_servers,
+]
 
 LIMIT = 1048576
 TOO_BIG = (1009, too_big_reason(LIMIT))
 TEXT, BINARY, CLOSE = 1, 2, 8
 ERRORS = re.compile(
-    r"Traceback|Exception inside application|Unhandled Error|task failed| ERROR | CRITICAL "
+    r"Traceback|Exception inside application|Exception in ASGI application|Unhandled Error|"
+    r"task failed| ERROR | CRITICAL "
 )
 
 

@@ -1,4 +1,5 @@
-"""Graceful drain of a daphne worker on SIGTERM (Cloud Run gives 10 s, `docker stop` too):
+"""Graceful drain of a worker on SIGTERM, under daphne and uvicorn (Cloud Run gives 10 s,
+`docker stop` too):
 it stops accepting, closes every live socket with "server restarting" (web 4001, which the UI
 reconnects on; Gemini 1012), flushes every transcript and exits within 8 s; the clients then
 resume their conversations on another worker."""
@@ -16,6 +17,7 @@ from assistant.live.close_codes import CloseCode
 from assistant.models import Conversation, ConversationEvent
 from tests.deploy.conftest import (
     ROOT,
+    both_servers,
     gemini_session,
     gemini_turn,
     in_thread,
@@ -50,6 +52,7 @@ def test_the_web_ui_reconnects_on_the_restart_code():
     assert re.search(r'\[CloseCode\.SERVICE_RESTART, \["auto"', js)
 
 
+@both_servers
 async def test_sigterm_drains_both_paths_and_clients_continue_elsewhere(
     start_worker, alice, bob, login_cookie, make_token
 ):

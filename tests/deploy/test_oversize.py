@@ -1,7 +1,8 @@
-"""Issue 12, finding 10: a frame over the server's hard limit (daphne's
-`--websocket-max-message-size`, 1 MiB as in the Makefile and Dockerfile) is closed with 1009
-and a reason on both paths (autobahn alone drops the TCP connection: the client saw 1006),
-over a real daphne socket; the worker stays healthy and the next session works."""
+"""Issue 12, finding 10: a frame over the server's hard limit (1 MiB: daphne's
+`--websocket-max-message-size` in the Makefile, the launcher's under uvicorn) is closed with
+1009 and Pastra's reason on both paths (autobahn alone drops the TCP connection: the client saw
+1006; uvicorn alone gives websockets' reason and may reset the connection), over a real socket
+of each server; the worker stays healthy and the next session works."""
 
 import asyncio
 
@@ -12,6 +13,7 @@ from websockets.asyncio.client import connect
 
 from assistant.live.compat import too_big_reason
 from tests.deploy.conftest import (
+    both_servers,
     gemini_session,
     gemini_turn,
     in_thread,
@@ -19,7 +21,11 @@ from tests.deploy.conftest import (
     web_session,
 )
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("settled")]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("settled"),
+    both_servers,
+]
 
 LIMIT = 1048576
 OVER = LIMIT + 200_000

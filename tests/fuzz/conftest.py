@@ -1,4 +1,4 @@
-"""Fuzz fixtures: one production-like Pastra (daphne with the Dockerfile's WebSocket flags,
+"""Fuzz fixtures: one production-like Pastra (the Dockerfile's server: the uvicorn launcher,
 `DEBUG=0`, the thread-run emulator upstream) for the whole fuzz session, its log watched for
 escaped exceptions, and the two hypothesis profiles.
 
@@ -77,6 +77,18 @@ def examples(share: float) -> int:
 # --- the server -----------------------------------------------------------------------------
 
 
+def production_command(port: int) -> list[str]:
+    """The Dockerfile's CMD on this port: fuzz what production runs (docs/asgi-server.md)."""
+    if "exec python -m pastra_site.serve " in (ROOT / "Dockerfile").read_text():
+        return [
+            sys.executable, "-m", "pastra_site.serve", "--host", "127.0.0.1", "--port", str(port),
+        ]  # fmt: skip
+    return [
+        sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+        *production_daphne_flags(), "pastra_site.asgi:application",
+    ]  # fmt: skip
+
+
 def production_daphne_flags() -> list[str]:
     """The WebSocket flags of the Dockerfile's daphne command: fuzz what production runs."""
     text = (ROOT / "Dockerfile").read_text()
@@ -105,17 +117,18 @@ SECRET_KEY = "fuzz-not-a-secret-" + "x" * 50
 # Log lines that mean an exception escaped, or the server logged an error (plain or JSON).
 ESCAPED = re.compile(
     r"Traceback \(most recent call last\)|Exception inside application|Unhandled Error"
+    r"|Exception in ASGI application"
     r"|^\S+ \S+ (?:ERROR|CRITICAL) |\"level\": \"(?:ERROR|CRITICAL)\"",
     re.MULTILINE,
 )
 
 
 class FuzzServer:
-    """`daphne pastra_site.asgi:application` as production runs it, one per fuzz session."""
+    """Pastra as production runs it (`production_command`), one per fuzz session."""
 
     def __init__(self, upstream: str, folder) -> None:
         self.port = free_port()
-        self.log = folder / f"daphne-fuzz-{self.port}.log"
+        self.log = folder / f"server-fuzz-{self.port}.log"
         env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
         env.update(
             {
@@ -137,10 +150,8 @@ class FuzzServer:
             }
         )
         self._log_file = self.log.open("w")
-        self.flags = production_daphne_flags()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-             *self.flags, "pastra_site.asgi:application"],
+            production_command(self.port),
             cwd=ROOT,
             env=env,
             stdout=self._log_file,
@@ -153,14 +164,14 @@ class FuzzServer:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"daphne exited: {self.log.read_text()[-3000:]}")
+                raise RuntimeError(f"the server exited: {self.log.read_text()[-3000:]}")
             try:
                 if self.healthz() == 200:
                     return
             except OSError:
                 pass
             time.sleep(0.05)
-        raise RuntimeError("daphne did not start")
+        raise RuntimeError("the server did not start")
 
     @property
     def base_url(self) -> str:
@@ -226,7 +237,7 @@ def health_problem(server, user) -> str:
     from assistant.models import SessionLease
 
     if server.proc.poll() is not None:
-        return "daphne died"
+        return "the server died"
     if (status := server.healthz()) != 200:
         return f"/healthz answered {status}"
     deadline = time.monotonic() + 5.0

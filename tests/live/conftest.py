@@ -251,7 +251,7 @@ def weather_http(http_routes, settings):
     return http_routes.requests
 
 
-# --- real ASGI servers: daphne subprocesses -------------------------------------------------
+# --- real ASGI servers: daphne and uvicorn subprocesses ------------------------------------
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent.parent
 
@@ -276,16 +276,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class Daphne:
-    """`daphne pastra_site.asgi:application` in a subprocess (plain or TLS)."""
+class Worker:
+    """Pastra under one ASGI server in a subprocess; `Daphne` and `Uvicorn` say which. The
+    deployment tests run both (tests/deploy/conftest.py, `server`)."""
+
+    server = ""
 
     def __init__(self, env: dict, tmp_path, *, tls: tuple[str, str] | None = None, name="web"):
         import os
         import subprocess
-        import sys
 
         self.port = free_port()
-        self.log = tmp_path / f"daphne-{name}-{self.port}.log"
+        self.log = tmp_path / f"{self.server}-{name}-{self.port}.log"
         full_env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
         full_env.update(
             {
@@ -301,22 +303,19 @@ class Daphne:
                 **env,
             }
         )
-        if tls:
-            endpoint = f"ssl:{self.port}:privateKey={tls[1]}:certKey={tls[0]}:interface=127.0.0.1"
-            args = ["-e", endpoint]
-            self.scheme = "https"
-        else:
-            args = ["-b", "127.0.0.1", "-p", str(self.port)]
-            self.scheme = "http"
+        self.scheme = "https" if tls else "http"
         self._log_file = self.log.open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", *args, "pastra_site.asgi:application"],
+            self.command(tls),
             cwd=ROOT,
             env=full_env,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
         )
         self._wait()
+
+    def command(self, tls: tuple[str, str] | None) -> list[str]:
+        raise NotImplementedError
 
     def _wait(self, seconds: float = 20.0) -> None:
         import socket
@@ -325,12 +324,12 @@ class Daphne:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"daphne exited: {self.log.read_text()[-2000:]}")
+                raise RuntimeError(f"{self.server} exited: {self.log.read_text()[-2000:]}")
             with socket.socket() as sock:
                 if sock.connect_ex(("127.0.0.1", self.port)) == 0:
                     return
             time.sleep(0.05)
-        raise RuntimeError("daphne did not start")
+        raise RuntimeError(f"{self.server} did not start")
 
     @property
     def base_url(self) -> str:
@@ -351,6 +350,40 @@ class Daphne:
             self.proc.wait()
         self._log_file.close()
         return self.log.read_text()
+
+
+class Daphne(Worker):
+    """`daphne pastra_site.asgi:application` (plain or TLS): `make run`'s server."""
+
+    server = "daphne"
+
+    def command(self, tls: tuple[str, str] | None) -> list[str]:
+        import sys
+
+        if tls:
+            endpoint = f"ssl:{self.port}:privateKey={tls[1]}:certKey={tls[0]}:interface=127.0.0.1"
+            args = ["-e", endpoint]
+        else:
+            args = ["-b", "127.0.0.1", "-p", str(self.port)]
+        return [sys.executable, "-m", "daphne", *args, "pastra_site.asgi:application"]
+
+
+class Uvicorn(Worker):
+    """`python -m pastra_site.serve`: uvicorn as the image and compose run it (plain only)."""
+
+    server = "uvicorn"
+
+    def command(self, tls: tuple[str, str] | None) -> list[str]:
+        import sys
+
+        assert tls is None, "the launcher serves plain HTTP (TLS ends at the proxy)"
+        return [
+            sys.executable, "-m", "pastra_site.serve", "--host", "127.0.0.1",
+            "--port", str(self.port),
+        ]  # fmt: skip
+
+
+WORKERS = {"daphne": Daphne, "uvicorn": Uvicorn}
 
 
 @pytest.fixture(scope="session")
