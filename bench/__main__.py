@@ -176,9 +176,14 @@ def add_ratios(runs: list[dict]) -> None:
                 )
     for r in runs:
         key = (r["path"], r["sessions"])
-        b, c = by.get(("bare", *key)), by.get(("channels", *key))
         if r["setup"] in ("direct", "bare"):
             continue
+        # Pastra under a server is compared with the Channels relay under the same server.
+        server = r["setup"].partition("-")[2]
+        b = by.get(("bare", *key))
+        c = by.get((f"channels-{server}" if server else "channels", *key))
+        if r["setup"].startswith("channels"):
+            c = None
         for ref, name in ((b, "bare"), (c, "channels")):
             if ref is None or ref is r:
                 continue

@@ -6,10 +6,11 @@ Channels (used by subclassing `BridgeConsumer`, explicitly, in assistant/consume
    thread) before every handler since Channels 4.2. `dispatch` here hands `websocket.receive`
    straight to the consumer's sync `receive_now(message)` instead: no thread hop per audio
    frame. Other messages take Channels' own path.
-2. `AsyncConsumer.__call__` assigns `self.channel_receive` (the layer's receive) and waits on
-   it with `await_many_dispatch`, so a layer error (Redis down or restarted) would end the
-   connection. The assignment is intercepted: a layer outage is waited out, the groups are
-   rejoined (`rejoin_groups`) and listening resumes. A live session must not depend on Redis.
+2. `AsyncConsumer.__call__` waits on the client and the layer with `await_many_dispatch`: a
+   new task and an `asyncio.wait` per client message. `_serve` has one loop per source, its
+   handlers one at a time (a lock); the layer's receive, `channel_receive`, is intercepted:
+   a layer outage (Redis down or restarted) is waited out, the groups are rejoined
+   (`rejoin_groups`) and listening resumes. A live session must not depend on Redis.
 3. daphne cancels every application on shutdown: `__call__` turns the CancelledError into
    `on_server_shutdown()`, awaited shielded, so the session records what it holds.
 
@@ -42,9 +43,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from channels.security.websocket import WebsocketDenier
 
 from assistant import metrics, origins
@@ -75,12 +79,40 @@ class BridgeConsumer(AsyncWebsocketConsumer):
 
     async def __call__(self, scope, receive, send):
         try:
-            await super().__call__(scope, receive, send)
+            await self._serve(scope, receive, send)
         except asyncio.CancelledError:  # daphne cancels every application on shutdown
             hook = asyncio.create_task(self.on_server_shutdown(), name="shutdown flush")
             with contextlib.suppress(Exception):
                 await asyncio.shield(hook)
             raise
+
+    async def _serve(self, scope, receive, send) -> None:
+        """`AsyncConsumer.__call__`, with a loop per source instead of a task per message."""
+        self.scope, self.base_send = scope, send
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        sources = [receive]
+        if self.channel_layer is not None:
+            self.channel_name = await self.channel_layer.new_channel()
+            self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
+            sources.append(self.channel_receive)
+        turn = asyncio.Lock()  # one handler at a time
+
+        async def pump(source) -> None:
+            while True:
+                message = await source()
+                async with turn:
+                    await self.dispatch(message)
+                await asyncio.sleep(0)  # a burst must not starve the upstream writer
+
+        loops = [asyncio.create_task(pump(source), name="socket receive") for source in sources]
+        try:
+            done, _ = await asyncio.wait(loops, return_when=asyncio.FIRST_COMPLETED)
+            with contextlib.suppress(StopConsumer):
+                done.pop().result()  # a handler's error ends the connection, as under Channels
+        finally:
+            for loop in loops:
+                loop.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
 
     async def dispatch(self, message):
         if message["type"] != "websocket.receive":

@@ -7,6 +7,7 @@ import re
 
 import channels
 import channels.consumer
+import channels.utils
 import daphne
 import daphne.server
 import daphne.ws_protocol
@@ -150,6 +151,69 @@ async def test_a_cancelled_application_runs_its_shutdown_hook_first():
     with pytest.raises(asyncio.CancelledError):
         await comm.future
     assert hooks == ["flushed"]
+
+
+def test_channels_still_makes_a_task_per_message_and_sets_what_serve_sets():
+    """BridgeConsumer._serve stands in for AsyncConsumer.__call__ (compat fix 2): it must set
+    what Channels sets, and it exists because Channels waits with a task per message."""
+    source = function_source(channels.consumer, "AsyncConsumer.__call__")
+    for needed in (
+        "await_many_dispatch",
+        "self.scope = scope",
+        "self.channel_layer = get_channel_layer(self.channel_layer_alias)",
+        "self.channel_name = await self.channel_layer.new_channel()",
+        "self.channel_receive = functools.partial(",
+        "self.base_send = send",
+        "except StopConsumer",
+    ):
+        assert needed in source, f"AsyncConsumer.__call__ changed ({needed!r}): re-check _serve"
+    waits = inspect.getsource(channels.utils.await_many_dispatch)
+    assert "asyncio.ensure_future(consumer_callables[i]())" in waits
+
+
+class Ordered(Grouped):
+    """Client messages and layer events: each handler runs alone, a slow one included."""
+
+    log: list[str] = []
+
+    def receive_now(self, message):
+        Ordered.log.append(f"client {message['text']}")
+
+    async def note(self, event):
+        Ordered.log.append(f"layer {event['text']} start")
+        await asyncio.sleep(0.1)
+        Ordered.log.append(f"layer {event['text']} end")
+
+    async def fail(self, event):
+        raise RuntimeError("a handler's bug")
+
+
+async def test_the_bridge_runs_handlers_one_at_a_time_without_a_task_per_message():
+    Ordered.log = []
+    comm = WebsocketCommunicator(Ordered.as_asgi(), "/")
+    assert (await comm.connect())[0]
+    await get_channel_layer().group_send("pinned", {"type": "note", "text": "A"})
+    await asyncio.sleep(0.02)  # the layer handler is running (asleep inside)
+    loop, made = asyncio.get_running_loop(), []
+
+    def counting(loop, coro, **kwargs):
+        made.append(getattr(coro, "__qualname__", ""))
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    loop.set_task_factory(counting)
+    try:
+        for i in range(50):
+            await comm.send_to(text_data=str(i))
+        await asyncio.sleep(0.3)
+    finally:
+        loop.set_task_factory(None)
+    assert len(made) < 5, made  # Channels makes one per message (and one per layer event)
+    assert Ordered.log[:2] == ["layer A start", "layer A end"]
+    assert Ordered.log[2:] == [f"client {i}" for i in range(50)]
+    # A handler's exception ends the connection, as under Channels.
+    await get_channel_layer().group_send("pinned", {"type": "fail"})
+    with pytest.raises(RuntimeError, match="a handler's bug"):
+        await comm.wait(timeout=2)
 
 
 # --- daphne and autobahn -------------------------------------------------------------------------
