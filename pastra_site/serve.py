@@ -42,6 +42,8 @@ from websockets.frames import Close, CloseCode, Opcode
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
+from assistant.live import compat, shutdown
+
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 1048576  # as daphne's --websocket-max-message-size (docs/asgi-server.md)
@@ -60,10 +62,8 @@ class _Connection(ServerProtocol):
         if code != CloseCode.MESSAGE_TOO_BIG or self.max_message_size is None:
             super().fail(code, reason)
             return
-        from assistant.live.compat import too_big_reason
-
         if self.state is State.OPEN:  # else our Close is out already
-            self.send_close(code, too_big_reason(self.max_message_size))
+            self.send_close(code, compat.too_big_reason(self.max_message_size))
         self.parser = self._hold()  # until the protocol starts `discard_until_close`
 
     def _hold(self):
@@ -102,8 +102,6 @@ class PastraWebSocket(WebSocketsSansIOProtocol):
     _refused = False
 
     def __init__(self, *args, **kwargs) -> None:
-        from assistant.live import compat
-
         super().__init__(*args, **kwargs)
         plain = self.conn
         self.conn = _Connection(
@@ -116,8 +114,6 @@ class PastraWebSocket(WebSocketsSansIOProtocol):
         inner = self.app
 
         async def app(scope, receive, send) -> None:
-            from assistant.live import shutdown
-
             self.application = asyncio.current_task()
             try:
                 await inner(scope, receive, send)
@@ -167,8 +163,6 @@ class PastraWebSocket(WebSocketsSansIOProtocol):
         self.close_timer = self.loop.call_later(self.close_timeout, self.transport.close)
 
     async def _until_writable(self) -> None:
-        from assistant.live import shutdown
-
         if shutdown.draining:
             return
         try:
@@ -227,8 +221,6 @@ class PastraServer(uvicorn.Server):
     """uvicorn's server with Pastra's drain first on SIGTERM (fix 1 above)."""
 
     async def shutdown(self, sockets=None) -> None:
-        from assistant.live import shutdown
-
         for server in self.servers:
             server.close()  # new connections are refused from now on
         live = [c for c in self.server_state.connections if isinstance(c, PastraWebSocket)]
