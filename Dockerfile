@@ -18,8 +18,7 @@ RUN apt-get update \
 
 WORKDIR /app
 COPY requirements.lock .
-COPY deploy/uvicorn.lock deploy/
-RUN pip install --require-hashes -r requirements.lock -r deploy/uvicorn.lock
+RUN pip install --require-hashes -r requirements.lock
 
 COPY --chown=pastra:pastra . .
 # collectstatic needs settings but no secrets, database or upstream.
