@@ -7,8 +7,9 @@ it (bench/plots.py). Latencies are round trips per 100 ms audio chunk as the cli
 The load generator (one process per 100 sessions) and the emulator share CPU 0; the server
 under test gets CPU 1; a run whose CPU 0 was saturated is flagged `driver_bound`.
 
-`--server daphne uvicorn` serves the Channels relay and Pastra with each ASGI server in turn
-under the same load (setups `pastra`, `pastra-uvicorn`, …): docs/asgi-server.md.
+The Channels relay and Pastra are served by each ASGI server in turn under the same load
+(`--server`, default both: setups `channels`, `pastra` under daphne, `make run`'s server, and
+`channels-uvicorn`, `pastra-uvicorn` under production's, pastra_site/serve.py).
 `cpu_us_per_msg` counts the whole run (connects, auth, setup, close); `stream_cpu_us_per_msg`
 only the streaming phase, per audio message (10 up and 10 back per session and second).
 """
@@ -256,8 +257,8 @@ async def main() -> int:
         "--server",
         nargs="+",
         choices=["daphne", "uvicorn"],
-        default=["daphne"],
-        help="ASGI server(s) for the channels and pastra setups, measured in turn",
+        default=["daphne", "uvicorn"],
+        help="ASGI server(s) for the channels and pastra setups (uvicorn: production's launcher)",
     )
     parser.add_argument(
         "--uvicorn-ws",
@@ -274,8 +275,8 @@ async def main() -> int:
         "--profile", type=Path, metavar="DIR", help="py-spy each Pastra server into DIR"
     )
     args = parser.parse_args()
-    counts = args.sessions or ([10, 50] if args.quick else [50, 200, 400])
-    seconds = args.seconds or (5.0 if args.quick else 15.0)
+    counts = args.sessions or ([20] if args.quick else [50, 200, 400])
+    seconds = args.seconds or (4.0 if args.quick else 15.0)
     pin(0, 0)
 
     procs: list[subprocess.Popen] = []
