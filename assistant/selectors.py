@@ -1,7 +1,9 @@
 """Every read of Pastra's tables that is more than a one-liner. `<entity>_<query>`."""
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -113,3 +115,95 @@ def conversation_active_count(*, user_id: int, stale_after: timedelta | None = N
     if stale_after is not None:
         qs = qs.filter(started_at__gte=timezone.now() - stale_after)
     return qs.count()
+
+
+# --- what a session start decides on (read inside services.lease_acquire's transaction) -----
+#
+# In SQL, for the ORM's sake: they run under the user's row lock, where every millisecond
+# serialises that user's starts, and building these subqueries with the ORM cost more CPU
+# than the round trips they save (docs/connect-profile.md). Portable SQL (SQLite, PostgreSQL),
+# values adapted by the backend's own operations.
+
+
+@dataclass(frozen=True)
+class StartFacts:
+    """What a session start checks, read in one query under the user's row lock."""
+
+    fresh_leases: int  # the user's live sessions (leases renewed within the stale limit)
+    stale_leases: int  # leases of workers that died (to delete)
+    seconds_today: float | None  # the ledger's row for today; None: no row yet
+    token_active: bool  # the access token the session is opened with is not revoked
+
+
+@dataclass(frozen=True)
+class ResumeFacts:
+    """A conversation to resume, as the start needs it."""
+
+    conversation_id: object
+    model: str
+    resumption_handle: str
+    held: bool  # a fresh lease is on it: another socket has it
+    last_turn: int  # its last recorded turn (session events aside), 0 if none
+
+
+# The tables are named in the models' Meta (SessionLease keeps its first name).
+_FACTS_SQL = (
+    "SELECT"
+    " (SELECT COUNT(*) FROM assistant_livesession WHERE user_id = %s AND heartbeat_at >= %s),"
+    " (SELECT COUNT(*) FROM assistant_livesession WHERE user_id = %s AND heartbeat_at < %s),"
+    " (SELECT seconds FROM assistant_dailyusage WHERE user_id = %s AND day = %s),"
+    " (SELECT COUNT(*) FROM assistant_accesstoken"
+    " WHERE id = %s AND user_id = %s AND revoked_at IS NULL)"
+)
+_RESUME_SQL = (
+    "SELECT c.model, c.resumption_handle,"
+    " (SELECT COUNT(*) FROM assistant_livesession l"
+    " WHERE l.conversation_id = c.id AND l.heartbeat_at >= %s),"
+    " (SELECT MAX(e.turn) FROM assistant_conversationevent e"
+    " WHERE e.conversation_id = c.id AND e.kind <> %s)"
+    " FROM assistant_conversation c WHERE c.id = %s AND c.user_id = %s"
+)
+
+
+def session_start_facts(
+    *, user_id: int, now: datetime, stale_before: datetime, access_token_id: int | None = None
+) -> StartFacts:
+    """The user's fresh and stale leases, today's ledger and the access token's state, in
+    one query."""
+    ops = connection.ops
+    stale = ops.adapt_datetimefield_value(stale_before)
+    day = ops.adapt_datefield_value(timezone.localdate(now))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _FACTS_SQL,
+            [user_id, stale, user_id, stale, user_id, day, access_token_id or 0, user_id],
+        )
+        fresh, stale_count, seconds, token = cursor.fetchone()
+    return StartFacts(
+        fresh_leases=fresh,
+        stale_leases=stale_count,
+        seconds_today=None if seconds is None else max(0.0, float(seconds)),
+        token_active=access_token_id is None or token > 0,
+    )
+
+
+def conversation_to_resume(
+    *, user_id: int, conversation_id, stale_before: datetime
+) -> ResumeFacts | None:
+    """The user's conversation (None if it is not theirs), whether a fresh lease holds it
+    and its last turn, in one query."""
+    pk = Conversation._meta.pk.get_db_prep_value(conversation_id, connection)
+    stale = connection.ops.adapt_datetimefield_value(stale_before)
+    with connection.cursor() as cursor:
+        cursor.execute(_RESUME_SQL, [stale, ConversationEvent.Kind.SESSION.value, pk, user_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    model, handle, held, last_turn = row
+    return ResumeFacts(
+        conversation_id=Conversation._meta.pk.to_python(conversation_id),
+        model=model,
+        resumption_handle=handle,
+        held=held > 0,
+        last_turn=last_turn or 0,
+    )

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from django.db import transaction
-from django.db.models import F, Max
+from django.db.models import Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 
 from assistant import control, metrics, selectors
@@ -214,7 +214,9 @@ def access_token_revoke(*, user: User, token_id: int) -> bool:
 
 
 def access_token_find(*, raw: str) -> AccessToken | None:
-    """The active token of an active user for this raw token, or None. Records the use."""
+    """The active token of an active user for this raw token, or None. Records the use to
+    the minute, as the token list shows it: a token already used this minute is not written
+    again (a burst of sockets with one token: one query each, not two)."""
     if not raw or not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
         return None
     token = (
@@ -224,7 +226,10 @@ def access_token_find(*, raw: str) -> AccessToken | None:
     )
     if token is None:
         return None
-    AccessToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    now = timezone.now()
+    if token.last_used_at is None or token.last_used_at < now.replace(second=0, microsecond=0):
+        AccessToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
     return token
 
 
@@ -337,21 +342,36 @@ def ephemeral_token_authenticate(*, raw: str) -> EphemeralGrant:
     )
 
 
-def _ephemeral_use(token_id: int, *, user_id: int, now: datetime, new_session: bool) -> int:
-    """Check the token again under a row lock and count a use for a new session. Returns
-    the id of the access token it was minted with."""
-    token = (
-        EphemeralToken.objects.select_for_update()
-        .select_related("user", "access_token")
-        .filter(pk=token_id, user_id=user_id)
-        .first()
-    )
-    _ephemeral_check(token, now=now, new_session=new_session)
+def _ephemeral_use(
+    token_id: int, *, user_id: int, now: datetime, new_session: bool, access_token_id: int | None
+) -> int:
+    """Check the token again and count a use for a new session, in one conditional UPDATE:
+    it holds the token's row lock until the start commits (`ephemeral_token_revoke` waits
+    for it, then sees the new lease), and its own conditions are checked again on the row
+    as it is once locked. The minter's revocation takes the user's row lock, which the
+    caller holds. Raises EphemeralTokenRefused; returns the id of the minter."""
+    valid = Q(pk=token_id, user_id=user_id, revoked_at__isnull=True, expire_time__gt=now)
+    if new_session:
+        valid &= Q(new_session_expire_time__gt=now) & (Q(uses=0) | Q(uses_count__lt=F("uses")))
+    if access_token_id is not None:
+        valid &= Q(access_token_id=access_token_id)
+    minter = AccessToken.objects.filter(pk=OuterRef("access_token_id"), revoked_at__isnull=True)
     changes: dict = {"last_used_at": now}
     if new_session:
         changes["uses_count"] = F("uses_count") + 1
-    EphemeralToken.objects.filter(pk=token_id).update(**changes)
-    return token.access_token_id
+    if not EphemeralToken.objects.filter(valid, Exists(minter)).update(**changes):
+        token = (  # refused: read it to say why
+            EphemeralToken.objects.select_related("user", "access_token")
+            .filter(pk=token_id, user_id=user_id)
+            .first()
+        )
+        _ephemeral_check(token, now=now, new_session=new_session)
+        raise EphemeralTokenRefused(EphemeralTokenRefused.INVALID)  # not that minter's
+    if access_token_id is None:
+        access_token_id = (
+            EphemeralToken.objects.filter(pk=token_id).values_list("access_token_id", flat=True)
+        ).get()
+    return access_token_id
 
 
 # --- session leases ---------------------------------------------------------------------------
@@ -391,14 +411,17 @@ def _usage_by_day(start: datetime, end: datetime) -> dict[date, float]:
     return spans
 
 
-def _usage_add(user_id: int, changes: dict[date, float], now: datetime) -> None:
+def _usage_add(
+    user_id: int, changes: dict[date, float], now: datetime, *, exists: bool | None = None
+) -> None:
     """Add seconds (negative: a refund) to the user's ledger rows. The caller holds the
-    user's row lock, so a row is created once."""
+    user's row lock, so a row is created once. `exists`: whether the (one) day's row is
+    there, when the caller has read it already."""
     for day, seconds in changes.items():
         if abs(seconds) < 1e-6:
             continue
         rows = DailyUsage.objects.filter(user_id=user_id, day=day)
-        if not rows.update(seconds=F("seconds") + seconds, updated_at=now):
+        if exists is False or not rows.update(seconds=F("seconds") + seconds, updated_at=now):
             DailyUsage.objects.create(user_id=user_id, day=day, seconds=max(0.0, seconds))
 
 
@@ -415,30 +438,26 @@ def _usage_settle(lease: SessionLease, now: datetime) -> None:
     )
 
 
+def _usage_slice(user: User, used: float) -> float:
+    """The next slice of the user's day when `used` seconds of it are charged. Raises
+    DailyAllowanceUsed when nothing is left."""
+    daily = user.effective_daily_seconds()
+    left = daily - used
+    if left < 0.5:  # less than half a second is no session
+        raise DailyAllowanceUsed(daily)
+    return min(USAGE_SLICE_SECONDS, left)
+
+
 def _usage_reserve(user: User, lease_id, now: datetime) -> float:
     """Reserve the next slice of the user's day for a lease (charged now). Raises
     DailyAllowanceUsed when nothing is left."""
-    daily = user.effective_daily_seconds()
-    left = daily - selectors.user_live_seconds_today(user_id=user.pk, now=now)
-    if left < 0.5:  # less than half a second is no session
-        raise DailyAllowanceUsed(daily)
-    slice_ = min(USAGE_SLICE_SECONDS, left)
+    slice_ = _usage_slice(user, selectors.user_live_seconds_today(user_id=user.pk, now=now))
     today = timezone.localdate(now)
     _usage_add(user.pk, {today: slice_}, now)
     SessionLease.objects.filter(pk=lease_id).update(
         settled_at=now, reserved_seconds=slice_, reserved_day=today
     )
     return slice_
-
-
-def _access_token_check(access_token_id: int | None, *, user_id: int) -> None:
-    if access_token_id is None:
-        return
-    active = AccessToken.objects.filter(
-        pk=access_token_id, user_id=user_id, revoked_at__isnull=True
-    ).exists()
-    if not active:
-        raise CredentialRevoked(control.REASON_TOKEN_REVOKED)
 
 
 @transaction.atomic
@@ -463,70 +482,95 @@ def lease_acquire(
     its worker died less than LEASE_STALE_AFTER ago), charging its use so far. A session
     opened with an ephemeral token counts one of its uses (none to resume a conversation),
     in this transaction: a refusal counts none.
+
+    A new conversation's start is five statements (tests/live/test_connect_queries.py): the
+    user's row lock, which serialises a user's starts, so each read after it sees the
+    starts before; one read of all the checks need (`selectors.session_start_facts`); the
+    conversation; the lease with its slice; the ledger. An ephemeral token adds its
+    conditional use; a resumption reads and reopens its conversation instead.
     """
-    user = User.objects.select_for_update().get(pk=user_id)  # serialises a user's starts
+    user = (
+        User.objects.select_for_update()  # serialises a user's starts
+        .only("is_active", "max_sessions", "daily_seconds")
+        .get(pk=user_id)
+    )
     if not user.is_active:
         raise CredentialRevoked(control.REASON_DEACTIVATED)
     now = timezone.now()
+    presented = access_token_id  # checked below; an ephemeral token's minter is checked here
     if ephemeral_token_id is not None:
         access_token_id = _ephemeral_use(
-            ephemeral_token_id, user_id=user_id, now=now, new_session=conversation_id is None
+            ephemeral_token_id,
+            user_id=user_id,
+            now=now,
+            new_session=conversation_id is None,
+            access_token_id=access_token_id,
         )
-    else:
-        _access_token_check(access_token_id, user_id=user_id)
+        presented = None
     stale_before = now - LEASE_STALE_AFTER
-    fresh = SessionLease.objects.filter(user_id=user_id, heartbeat_at__gte=stale_before)
-    # A stale lease's worker died: its reservation stands for the use it could not report.
-    SessionLease.objects.filter(user_id=user_id, heartbeat_at__lt=stale_before).delete()
-    conversation = None
+    facts = selectors.session_start_facts(
+        user_id=user_id, now=now, stale_before=stale_before, access_token_id=presented
+    )
+    if not facts.token_active:
+        raise CredentialRevoked(control.REASON_TOKEN_REVOKED)
+    if facts.stale_leases:
+        # A stale lease's worker died: its reservation stands for the use it could not report.
+        SessionLease.objects.filter(user_id=user_id, heartbeat_at__lt=stale_before).delete()
+    resume = None
     if conversation_id is not None:
-        conversation = Conversation.objects.filter(pk=conversation_id, user_id=user_id).first()
-        if conversation is None:
+        resume = selectors.conversation_to_resume(
+            user_id=user_id, conversation_id=conversation_id, stale_before=stale_before
+        )
+        if resume is None:
             raise ConversationNotFound
-        holders = fresh.filter(conversation=conversation)
-        if holders.exists():
+        if resume.held:
             if not take_over:
                 raise ConversationBusy
+            holders = SessionLease.objects.filter(
+                conversation_id=resume.conversation_id, heartbeat_at__gte=stale_before
+            )
             for holder in holders:
                 _usage_settle(holder, now)
             holders.delete()
+            # Read again: the holders are gone and their use is charged.
+            facts = selectors.session_start_facts(
+                user_id=user_id, now=now, stale_before=stale_before
+            )
     limit = user.effective_max_sessions()
-    if fresh.count() >= limit:
+    if facts.fresh_leases >= limit:
         raise TooManySessions(limit)
-    daily = user.effective_daily_seconds()
-    if selectors.user_live_seconds_today(user_id=user_id, now=now) > daily - 0.5:
-        raise DailyAllowanceUsed(daily)
-    if conversation is None:
-        conversation = conversation_start(
+    slice_ = _usage_slice(user, facts.seconds_today or 0.0)
+    if resume is None:
+        conversation_id = conversation_start(
             user_id=user_id, model=model, voice=voice, client_kind=client_kind
-        )
+        ).pk
         next_turn, handle, resumed = 1, "", False
     else:
-        conversation_reopen(conversation_id=conversation.pk)
-        last = (
-            conversation.events.exclude(kind=ConversationEvent.Kind.SESSION).aggregate(
-                m=Max("turn")
-            )["m"]
-            or 0
-        )
-        next_turn, resumed = last + 1, True
+        conversation_id = resume.conversation_id
+        conversation_reopen(conversation_id=conversation_id)
+        next_turn, resumed = resume.last_turn + 1, True
         # Gemini refuses a model change on resumption: then start a fresh upstream session.
-        handle = conversation.resumption_handle if conversation.model == model else ""
+        handle = resume.resumption_handle if resume.model == model else ""
+    today = timezone.localdate(now)
     lease = SessionLease.objects.create(
         user_id=user_id,
-        conversation=conversation,
+        conversation_id=conversation_id,
         worker=WORKER,
         client_kind=client_kind,
         heartbeat_at=now,
         ephemeral_token_id=ephemeral_token_id,
         access_token_id=access_token_id,
+        settled_at=now,
+        reserved_seconds=slice_,
+        reserved_day=today,
     )
+    _usage_add(user_id, {today: slice_}, now, exists=facts.seconds_today is not None)
     return LeaseGrant(
-        conversation_id=conversation.pk,
+        conversation_id=conversation_id,
         lease_id=lease.pk,
         upstream_handle=handle,
         next_turn=next_turn,
-        remaining_seconds=_usage_reserve(user, lease.pk, now),
+        remaining_seconds=slice_,
         resumed=resumed,
     )
 

@@ -1,5 +1,6 @@
 """Writes: the conversation event log, conversation lifecycle, and access tokens."""
 
+import datetime as dt
 import hashlib
 
 import pytest
@@ -198,6 +199,26 @@ def test_access_token_authenticates_its_owner_and_records_the_use(alice):
 
     token.refresh_from_db()
     assert token.last_used_at is not None
+
+
+@pytest.mark.django_db
+def test_a_tokens_use_is_recorded_once_a_minute(alice, monkeypatch, django_assert_num_queries):
+    """As the token list shows it (to the minute): a burst of sockets with one token reads it
+    once each and writes its use once."""
+    token, raw = services.access_token_create(user=alice, name="sdk")
+    clock = [dt.datetime(2026, 3, 1, 9, 30, 5, tzinfo=dt.UTC)]
+    monkeypatch.setattr(services.timezone, "now", lambda: clock[0])
+
+    with django_assert_num_queries(2):  # the lookup, the first use this minute
+        assert services.access_token_find(raw=raw).last_used_at == clock[0]
+    clock[0] += dt.timedelta(seconds=54)
+    with django_assert_num_queries(1):  # 09:30:59, the same minute: the lookup only
+        assert services.access_token_find(raw=raw).pk == token.pk
+    clock[0] += dt.timedelta(seconds=2)
+    with django_assert_num_queries(2):  # 09:31:01
+        services.access_token_find(raw=raw)
+    token.refresh_from_db()
+    assert token.last_used_at == clock[0]
 
 
 @pytest.mark.django_db

@@ -61,7 +61,9 @@ def _refused(code: int, reason: str) -> Caller:
 
 
 async def identify(scope: dict) -> Caller:
-    """Authenticate a Gemini-path socket's scope (one database query)."""
+    """Authenticate a Gemini-path socket's scope: one database query (and a token's first
+    use in a minute recorded: services.access_token_find). The session's start checks the
+    credential again, in its own transaction (services.lease_acquire)."""
     constrained = scope.get("url_route", {}).get("kwargs", {}).get("method") == CONSTRAINED
     raw = presented(scope, constrained=constrained)
     if not raw:
