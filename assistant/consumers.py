@@ -91,6 +91,7 @@ class _SessionConsumer(BridgeConsumer):
     def start_session(self, spec: SessionSpec) -> None:
         if self._watchdog is not None:
             self._watchdog.cancel()
+            self._watchdog = None  # not kept for the session's life: it has nothing to do
         # Log lines of this connection carry its ids; the session adds the conversation id
         # for its own tasks once it exists.
         logs.bind(user=spec.user_id, client=spec.client_kind, conversation=spec.conversation_id)
