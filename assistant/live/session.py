@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 # The shutdown, step by step (each recorded in `LiveSession.shutdown_trace`):
 SHUTDOWN = (
-    "workers",  # stop the reader, writer, housekeeper's timer and tool calls: nothing new up
+    "workers",  # stop the reader, writer, housekeeper (timer) and tool calls: nothing new in or up
     "upstream",  # close the upstream connection
     "drain",  # let the client have what is queued (not when it is gone or we restart)
     "start",  # wait for a start still in progress (its lease must be released too)
