@@ -92,6 +92,8 @@ class _SessionConsumer(BridgeConsumer):
         loopwatch.watch()
         if self._watchdog is not None:
             self._watchdog.cancel()
+            self._watchdog = None  # not kept for the session's life: it has nothing to do
+        self.scope.pop("user", None)  # the web path's User (2 KB) served its purpose at connect
         # Log lines of this connection carry its ids; the session adds the conversation id
         # for its own tasks once it exists.
         logs.bind(user=spec.user_id, client=spec.client_kind, conversation=spec.conversation_id)

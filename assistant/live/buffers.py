@@ -12,6 +12,9 @@ hard cap ends the session as a slow client). `stalled_for()` lets the session en
 client whose single send has been pending too long. The writer counts what it sent (one
 pre-bound `inc()` per frame; bytes are tallied and taken by the session in batches) and
 observes time to first audio.
+
+Both wait on a `Wake` (a flag one task waits on), not an asyncio.Event: a session has several,
+and an Event's deque of waiters is most of its 0.8 KB (docs/memory-profile.md).
 """
 
 from __future__ import annotations
@@ -29,6 +32,42 @@ from assistant.live.gemini.client import AUDIO, VIDEO
 CONTROL = "control"  # uplink items that are neither audio nor video
 
 
+class Wake:
+    """asyncio.Event's `set`, `clear`, `is_set` and `wait` for one waiting task at a time:
+    its future exists only while that task waits."""
+
+    __slots__ = ("_set", "_waiter")
+
+    def __init__(self, value: bool = False) -> None:
+        self._set = value
+        self._waiter: asyncio.Future | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        if not self._set:
+            self._set = True
+            waiter, self._waiter = self._waiter, None
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._set = False
+
+    async def wait(self) -> None:
+        if self._set:
+            return
+        if self._waiter is not None and not self._waiter.done():
+            raise RuntimeError("a Wake has one waiter at a time")
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await waiter
+        finally:
+            if self._waiter is waiter:
+                self._waiter = None
+
+
 class Item:
     __slots__ = ("call_generation", "kind", "ms", "payload")
 
@@ -42,6 +81,20 @@ class Item:
 
 class Uplink:
     """Bounded client → upstream queue (one consumer: the session's writer task)."""
+
+    __slots__ = (
+        "_audio_ms",
+        "_control",
+        "_items",
+        "_video",
+        "_wake",
+        "dropped_audio",
+        "dropped_video",
+        "live_audio_ms",
+        "max_control",
+        "offline",
+        "offline_audio_ms",
+    )
 
     def __init__(
         self,
@@ -58,7 +111,7 @@ class Uplink:
         self._audio_ms = 0.0
         self._control = 0
         self._video: Item | None = None
-        self._wake = asyncio.Event()
+        self._wake = Wake()
         self.dropped_audio = 0
         self.dropped_video = 0
 
@@ -159,6 +212,21 @@ CONTROL_FRAME, AUDIO_FRAME, MIXED_FRAME = 0, 1, 2
 class Downlink:
     """Bounded upstream → client queue with one writer task (`run`)."""
 
+    __slots__ = (
+        "_audio_bytes",
+        "_idle",
+        "_items",
+        "_send",
+        "_sending_since",
+        "_wake",
+        "bytes_out",
+        "closed",
+        "dropped_audio",
+        "first_audio_from",
+        "max_audio_bytes",
+        "max_items",
+    )
+
     def __init__(
         self,
         send: Send,
@@ -171,9 +239,8 @@ class Downlink:
         self.max_items = max_items
         self._items: deque[tuple[int, bytes | str]] = deque()
         self._audio_bytes = 0
-        self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._wake = Wake()
+        self._idle = Wake(True)
         self._sending_since = 0.0
         self.dropped_audio = 0
         self.closed = False
@@ -253,12 +320,14 @@ class Downlink:
                 await self._wake.wait()
                 continue
             kind, payload = self._items.popleft()
+            size = len(payload)
             if kind == AUDIO_FRAME:
-                self._audio_bytes -= len(payload)
+                self._audio_bytes -= size
             self._sending_since = time.monotonic()
             await send(payload)
+            del payload  # sent: not kept while the writer waits for the next frame
             self._sending_since = 0.0
-            self.bytes_out += len(payload)  # text frames: characters, close enough
+            self.bytes_out += size  # text frames: characters, close enough
             if kind:
                 audio_out.inc()
                 if self.first_audio_from:

@@ -114,11 +114,15 @@ def backoff(streak: int) -> float:
 class ReconnectBudget:
     """One session's reconnects and handovers in a sliding window (SESSION_RECONNECTS)."""
 
+    __slots__ = ("_stamps", "limit", "window")
+
     def __init__(self) -> None:
         self.limit, self.window = SESSION_RECONNECTS
-        self._stamps: collections.deque[float] = collections.deque()
+        self._stamps: collections.deque[float] | None = None  # made at the first reconnect
 
     def take(self, now: float) -> bool:
+        if self._stamps is None:
+            self._stamps = collections.deque()
         stamps = self._stamps
         while stamps and now - stamps[0] >= self.window:
             stamps.popleft()
@@ -148,6 +152,8 @@ async def worker_reconnect_slot() -> bool:
 
 class Limiter:
     """Checks one session's inbound messages; raises SessionEnd (TOO_LARGE / RATE_LIMITED)."""
+
+    __slots__ = ("audio", "control", "video")
 
     def __init__(self) -> None:
         self.audio = TokenBucket(*AUDIO_RATE)

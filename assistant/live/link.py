@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 from assistant import metrics
 from assistant.live import limits
-from assistant.live.buffers import Uplink
+from assistant.live.buffers import Uplink, Wake
 from assistant.live.errors import EndKind, SessionEnd
 from assistant.live.handover import HandoverPlanner
 from assistant.live.recorder import Recorder
@@ -78,7 +78,7 @@ class UpstreamLink:
         self._on_lost = on_lost
         self._fallback = fallback
         self._upstream: Upstream | None = None
-        self._ready = asyncio.Event()
+        self._ready = Wake()  # a connection is up (the writer waits on it)
         self._connected_at = 0.0
         self._flaps = 0
         self._young = 0  # connections in a row that ended soon after they opened
@@ -251,6 +251,7 @@ class UpstreamLink:
     async def write(self) -> None:
         uplink = self.uplink
         while True:
+            item = upstream = None  # what was sent is not kept while the writer waits
             if not self._ready.is_set():
                 await self._ready.wait()
             item = await uplink.get()

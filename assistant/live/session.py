@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 # The shutdown, step by step (each recorded in `LiveSession.shutdown_trace`):
 SHUTDOWN = (
-    "workers",  # stop the reader, writer, housekeeper and tool calls: nothing new in or up
+    "workers",  # stop the reader, writer, housekeeper (timer) and tool calls: nothing new in or up
     "upstream",  # close the upstream connection
     "drain",  # let the client have what is queued (not when it is gone or we restart)
     "start",  # wait for a start still in progress (its lease must be released too)
@@ -130,7 +130,9 @@ class LiveSession:
                 await asyncio.shield(self._begin_task)
             except SessionEnd as end:
                 self.end(end)
+                self._begin_task = None  # done: nothing for the shutdown to wait for
             else:
+                self._begin_task = None
                 # Every task started from here on logs with the conversation id.
                 logs.bind(conversation=self.conversation_id)
                 logger.info(
@@ -147,7 +149,7 @@ class LiveSession:
                 spawn(self.recorder.run(), "recorder", stage=OUTPUT)
                 spawn(self.downlink.run(), "downlink", stage=OUTPUT)
                 spawn(self.link.write(), "upstream writer")
-                spawn(self.housekeeper.run(), "housekeeper")
+                self.housekeeper.start()  # a timer, not a task (housekeeper.py)
                 spawn(self.link.read(), "upstream reader")
             await asyncio.shield(self._done)
         except Exception:

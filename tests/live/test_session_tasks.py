@@ -16,7 +16,7 @@ from tests.live.test_tools_bridge import GEOCODE_KEY, hanging
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ROLES = ("recorder", "downlink", "upstream writer", "housekeeper", "upstream reader")
+ROLES = ("recorder", "downlink", "upstream writer", "upstream reader")  # housekeeper: a timer
 
 
 @pytest.fixture
