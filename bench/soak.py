@@ -74,7 +74,7 @@ async def main() -> int:
     parser.add_argument("--sessions", type=int, default=200)
     parser.add_argument("--session-seconds", type=float, default=300.0)
     parser.add_argument("--every", type=float, default=60.0, help="seconds between samples")
-    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
+    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="uvicorn")  # production
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     pin(0, 0)

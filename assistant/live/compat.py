@@ -61,10 +61,10 @@ logger = logging.getLogger(__name__)
 SEND_WAIT_SECONDS = 15.0
 
 # How long a client has to answer our Close before the TCP connection is dropped. autobahn's
-# 1 s runs on a timer that rounds down to the whole second (txaio's batched timer): it fired
-# from 0 to 1 s after the Close, often before a client busy sending had read it, and the drop
-# is an abort (RST): the client lost the Close and saw 1006.
+# 1 s runs on a timer rounded down to the whole second (txaio's): it fired 0 to 1 s after the
+# Close, often before a busy client had read it, and aborted (RST): the client saw 1006.
 CLOSE_HANDSHAKE_SECONDS = 5.0
+RECEIVERS = ("client receive", "layer receive")  # BridgeConsumer's two loops (fix 2)
 
 # --- Channels -------------------------------------------------------------------------------
 
@@ -89,11 +89,11 @@ class BridgeConsumer(AsyncWebsocketConsumer):
     async def _serve(self, scope, receive, send) -> None:
         """`AsyncConsumer.__call__`, with a loop per source instead of a task per message."""
         self.scope, self.base_send = scope, send
-        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_layer = layer = get_channel_layer(self.channel_layer_alias)
         sources = [receive]
-        if self.channel_layer is not None:
-            self.channel_name = await self.channel_layer.new_channel()
-            self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
+        if layer is not None:
+            self.channel_name = await layer.new_channel()
+            self.channel_receive = functools.partial(layer.receive, self.channel_name)
             sources.append(self.channel_receive)
         turn = asyncio.Lock()  # one handler at a time
 
@@ -104,11 +104,11 @@ class BridgeConsumer(AsyncWebsocketConsumer):
                     await self.dispatch(message)
                 await asyncio.sleep(0)  # a burst must not starve the upstream writer
 
-        loops = [asyncio.create_task(pump(source), name="socket receive") for source in sources]
+        loops = [asyncio.create_task(pump(s), name=n) for s, n in zip(sources, RECEIVERS)]  # noqa: B905
         try:
             done, _ = await asyncio.wait(loops, return_when=asyncio.FIRST_COMPLETED)
-            with contextlib.suppress(StopConsumer):
-                done.pop().result()  # a handler's error ends the connection, as under Channels
+            with contextlib.suppress(StopConsumer):  # a handler's error ends the connection:
+                done.pop().result()
         finally:
             for loop in loops:
                 loop.cancel()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from assistant.live import compat
 from assistant.live import session as session_module
 from assistant.live.buffers import Wake
 from assistant.live.errors import EndKind, SessionEnd
@@ -38,7 +39,7 @@ CHUNKS = 5  # audio chunks each session streams (and gets echoed) before it is m
 # (tasks.py). The housekeeper's timers are call_later handles, not a task.
 SESSION_ROLES = ("downlink", "recorder", "upstream reader", "upstream writer")
 # Channels' wait on the channel layer (the control groups), wrapped by compat.py.
-LAYER_RECEIVE = "<BridgeConsumer.channel_receive.<locals>.resilient>"
+RECEIVERS = list(compat.RECEIVERS)  # the consumer's loops: client and channel layer
 # Python memory allocated under Pastra's code (any frame in assistant/ or pastra_site/: the
 # session's parts, and the Channels and websockets objects made for it) and still held per
 # open streaming session: 35 KB on either path (was 88 before issue 13; docs/memory-profile.md).
@@ -73,7 +74,9 @@ def label(task: asyncio.Task) -> str:
 
 
 def pastra_tasks() -> list[str]:
-    return sorted(label(t) for t in asyncio.all_tasks() if ours(t) and not t.done())
+    """Pastra's open tasks but the event loop's watcher (one per loop, assistant/loopwatch.py)."""
+    tasks = [t for t in asyncio.all_tasks() if ours(t) and not t.done()]
+    return sorted(label(t) for t in tasks if t.get_name() != "event-loop watcher")
 
 
 PCM = tone(500)  # 16 KB: a message kept per session shows plainly
@@ -140,7 +143,7 @@ async def test_each_open_session_runs_its_socket_task_and_four_of_its_own(
         added = list((Counter(pastra_tasks()) - Counter(before)).elements())
         kind = "sdk" if path == "gemini" else "web"
         expected = sorted(
-            [f"user={alice.pk} {kind} socket", LAYER_RECEIVE] * 3
+            [f"user={alice.pk} {kind} socket", *RECEIVERS] * 3
             + [f"conv={s.conversation_id} {role}" for s in sessions for role in SESSION_ROLES]
         )
         assert sorted(added) == expected
