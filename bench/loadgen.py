@@ -219,10 +219,13 @@ async def one_client(load: Load, session: int, start_at: float, probe: bool) -> 
 
 async def soak_client(load: Load, session: int, start_at: float) -> ClientResult:
     """One client that streams `seconds`, closes and connects again until `until`: counts
-    only (a 30-minute soak keeps no per-chunk timings)."""
+    only (a 30-minute soak keeps no per-chunk timings). Its first session is shorter (a share
+    of `seconds` by its number), so that all stream from the start and the churn is steady."""
     total = ClientResult()
+    first = load.seconds * ((session * 7919) % max(1, load.sessions) + 1) / max(1, load.sessions)
     while time.time() < load.until:
-        seconds = min(load.seconds, load.until - time.time())
+        seconds = min(first or load.seconds, load.until - time.time())
+        first = 0.0
         one = await one_client(dataclasses.replace(load, seconds=seconds), session, start_at, False)
         total.sent += one.sent
         total.received += one.received
@@ -242,8 +245,6 @@ async def run_worker(load: Load) -> list[ClientResult]:
     for k, i in enumerate(numbers):
         start_at = load.start_at + (i % 10) * 0.01
         if load.until:
-            # Stagger the reconnects over the session length, so that churn is steady.
-            start_at += (i * load.seconds / max(1, load.sessions)) % load.seconds
             tasks.append(asyncio.create_task(soak_client(load, i, start_at)))
             continue
         tasks.append(asyncio.create_task(one_client(load, i, start_at, i < PROBE_SESSIONS)))
