@@ -327,7 +327,9 @@ async def main() -> int:
                     names.append(f"channels{suffix}")
             if "pastra" in args.setups:
                 env = pastra = pastra_env(Path(tmpdir), emu_url)
-                token, cookie = prepare_pastra(env)
+                # One user per session, as in a reconnect storm (one user's starts are serial:
+                # its row lock keeps its quotas exact; docs/performance.md).
+                token, cookie = prepare_pastra(env, users=max(counts))
                 for server in args.server:
                     # All servers stay up on CPU 1; only the one under load uses it.
                     port = free_port()

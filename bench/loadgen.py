@@ -70,8 +70,8 @@ JPEG_B64 = base64.b64encode(jpeg()).decode()
 class Load:
     url: str  # ws://host:port (no path)
     path: str = "gemini"  # or "web"
-    key: str = ""  # gemini: the access token
-    cookie: str = ""  # web: "sessionid=…"
+    key: str = ""  # gemini: the access token (or one per user, "|"-separated)
+    cookie: str = ""  # web: "sessionid=…" (or one per user, "|"-separated)
     origin: str = ""  # web: the page's origin
     sessions: int = 10
     seconds: float = 5.0
@@ -115,12 +115,19 @@ def _is_audio(raw: str | bytes, path: str) -> bool:
     return b'"inlineData"' in (raw if isinstance(raw, bytes) else raw.encode())
 
 
-async def _open(load: Load):
+def _credential(value: str, session: int) -> str:
+    """Session i's credential: the i-th of several users' (a burst of many users, as a
+    reconnect storm is), or the one given."""
+    values = value.split("|")
+    return values[session % len(values)]
+
+
+async def _open(load: Load, session: int):
     if load.path == "web":
-        headers = {"Cookie": load.cookie, "Origin": load.origin}
+        headers = {"Cookie": _credential(load.cookie, session), "Origin": load.origin}
         url = load.url + WEB_PATH
     else:
-        headers = {"x-goog-api-key": load.key}
+        headers = {"x-goog-api-key": _credential(load.key, session)}
         url = load.url + GEMINI_PATH
     return await connect(
         url,
@@ -156,7 +163,7 @@ async def one_client(load: Load, session: int, start_at: float, probe: bool) -> 
     probe_sent: list[float] = []
     t0 = time.perf_counter()
     try:
-        async with await _open(load) as ws:
+        async with await _open(load, session) as ws:
             await _ready(ws, load)
             result.connect_ms = (time.perf_counter() - t0) * 1000
 

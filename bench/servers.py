@@ -83,9 +83,9 @@ def drop_database(env: dict) -> None:
     subprocess.run([sys.executable, "-c", code, admin + "/postgres"], env=env, check=False)
 
 
-def prepare_pastra(env: dict) -> tuple[str, str]:
-    """Migrate a throw-away database; return an access token and a session cookie for the bench
-    user (the Gemini path's and the web path's credentials)."""
+def prepare_pastra(env: dict, users: int = 1) -> tuple[str, str]:
+    """Migrate a throw-away database and make `users` bench users; return their access tokens
+    and session cookies (the Gemini path's and the web path's credentials), each "|"-joined."""
     if env["DATABASE_URL"].startswith("postgres"):
         admin = env["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres"
         name = env["DATABASE_URL"].rsplit("/", 1)[1]
@@ -97,19 +97,24 @@ def prepare_pastra(env: dict) -> tuple[str, str]:
         subprocess.run([sys.executable, "-c", code, admin], check=True, env=env)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     code = (
-        "import django; django.setup();"
+        "import sys, django; django.setup();"
         "from django.conf import settings; from django.test import Client;"
         "from assistant.models import User; from assistant.services import access_token_create;"
-        "u, _ = User.objects.get_or_create(username='bench');"
-        "c = Client(); c.force_login(u);"
-        "print(access_token_create(user=u, name='bench')[1],"
-        " settings.SESSION_COOKIE_NAME + '=' + c.cookies[settings.SESSION_COOKIE_NAME].value)"
+        "keys, cookies = [], [];"
+        "name = settings.SESSION_COOKIE_NAME\n"
+        "for i in range(int(sys.argv[1])):\n"
+        "    u, _ = User.objects.get_or_create(username=f'bench{i}')\n"
+        "    c = Client(); c.force_login(u)\n"
+        "    keys.append(access_token_create(user=u, name='bench')[1])\n"
+        "    cookies.append(name + '=' + c.cookies[name].value)\n"
+        "print('|'.join(keys), '|'.join(cookies))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True
-    )
-    token, cookie = out.stdout.strip().splitlines()[-1].split()
-    return token, cookie
+        [sys.executable, "-c", code, str(users)],
+        cwd=ROOT, env=env, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    tokens, cookies = out.stdout.strip().splitlines()[-1].split()
+    return tokens, cookies
 
 
 def scrape(port: int) -> dict[str, float]:

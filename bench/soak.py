@@ -95,7 +95,7 @@ async def main() -> int:
             emu_cmd = [sys.executable, "-m", "gemini_emulator", "--port", str(emu_port)]
             procs.append(start(emu_cmd, emu_env, emu_port, cpu=0))
             env = pastra_env(Path(tmpdir), f"ws://127.0.0.1:{emu_port}")
-            token, cookie = prepare_pastra(env)
+            token, cookie = prepare_pastra(env, users=args.sessions)
             port = free_port()
             server = start(server_command(args.server, port), env, port, cpu=1)
             procs.append(server)
