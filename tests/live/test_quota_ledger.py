@@ -143,7 +143,10 @@ async def test_two_sessions_share_the_days_remainder(alice, emulator, short_slic
     # Alone each would have had 3 s; together they had 3 s, not 6.
     assert (timezone.now() - started).total_seconds() < 2.8
     charged = await sync_to_async(used)(alice)
-    assert 2.5 <= charged <= 3.0
+    # Never more than the day's 3 s. Less than half a second left is no session
+    # (services._usage_slice), so up to 0.5 s may go unused, and each end is charged as the
+    # moment it was seen (tens of milliseconds either way on a loaded machine).
+    assert 3.0 - 0.5 - 0.1 <= charged <= 3.0
 
 
 async def test_usage_survives_deleting_the_conversation(alice, emulator, short_slices):
