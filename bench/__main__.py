@@ -30,7 +30,7 @@ from pathlib import Path
 
 from bench import plots, profile
 from bench.loadgen import Load, run_load
-from bench.procs import ROOT, cpu_seconds, free_port, pin, rss_kb, start
+from bench.procs import ROOT, cpu_seconds, free_port, pin, rss_kb, start, start_emulator, stop_all
 from bench.servers import drop_database, pastra_env, prepare_pastra, scrape, server_command
 
 RESULTS = ROOT / "bench" / "results" / "latest.json"
@@ -284,19 +284,8 @@ async def main() -> int:
     pastra: dict | None = None
     with tempfile.TemporaryDirectory(prefix="pastra-bench-") as tmpdir:
         try:
-            emu_port = free_port()
-            emu_env = {
-                **os.environ,
-                "EMULATOR_MODE": "echo",
-                "EMULATOR_TTS": "synthetic",
-                "EMULATOR_MAX_SESSIONS": "100000",
-                "EMULATOR_CONNECTION_SECONDS": "3600",
-                "EMULATOR_API_KEY": "",
-            }
-            emu_cmd = [sys.executable, "-m", "gemini_emulator", "--port", str(emu_port)]
-            emu = start(emu_cmd, emu_env, emu_port, cpu=0)
+            emu, emu_url = start_emulator()
             procs.append(emu)
-            emu_url = f"ws://127.0.0.1:{emu_port}"
             # The emulator caches a reply's synthesized speech: one turn first, so that every
             # setup's end-of-turn → first audio measures the same (cached) reply.
             await run_load(Load(url=emu_url, key="bench", sessions=1, seconds=0.5))
@@ -356,13 +345,7 @@ async def main() -> int:
                         )
                         await asyncio.sleep(1.0)
         finally:
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop_all(procs)
             if pastra is not None:
                 drop_database(pastra)
 

@@ -1,8 +1,10 @@
-"""Process helpers shared by the benchmarks: ports, CPU pinning, /proc CPU time and RSS."""
+"""Process helpers shared by the benchmarks: ports, CPU pinning, /proc CPU time and RSS,
+the emulator, starting and stopping servers."""
 
 import os
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -55,3 +57,30 @@ def start(cmd: list[str], env: dict, port: int, cpu: int) -> subprocess.Popen:
     wait_for_port(port, proc)
     pin(proc.pid, cpu)
     return proc
+
+
+def start_emulator(connection_seconds: float = 3600.0) -> tuple[subprocess.Popen, str]:
+    """The echo-mode emulator every bench run talks to, on CPU 0 (shared with the load
+    generator): the process and its ws:// URL."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "EMULATOR_MODE": "echo",
+        "EMULATOR_TTS": "synthetic",
+        "EMULATOR_MAX_SESSIONS": "100000",
+        "EMULATOR_CONNECTION_SECONDS": str(connection_seconds),
+        "EMULATOR_API_KEY": "",
+    }
+    command = [sys.executable, "-m", "gemini_emulator", "--port", str(port)]
+    return start(command, env, port, cpu=0), f"ws://127.0.0.1:{port}"
+
+
+def stop_all(procs: list[subprocess.Popen]) -> None:
+    """Terminate the servers a run started, then kill any that do not exit within 10 s."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.loadgen import Load, run_load
-from bench.procs import ROOT, free_port, pin, rss_kb, start
+from bench.procs import ROOT, free_port, pin, rss_kb, start, start_emulator, stop_all
 from bench.servers import drop_database, pastra_env, prepare_pastra, scrape, server_command
 
 OUT = ROOT / "bench" / "results" / "soak.json"
@@ -83,18 +83,9 @@ async def main() -> int:
     samples: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="pastra-soak-") as tmpdir:
         try:
-            emu_port = free_port()
-            emu_env = {
-                **os.environ,
-                "EMULATOR_MODE": "echo",
-                "EMULATOR_TTS": "synthetic",
-                "EMULATOR_MAX_SESSIONS": "100000",
-                "EMULATOR_CONNECTION_SECONDS": str(args.minutes * 60 + 600),
-                "EMULATOR_API_KEY": "",
-            }
-            emu_cmd = [sys.executable, "-m", "gemini_emulator", "--port", str(emu_port)]
-            procs.append(start(emu_cmd, emu_env, emu_port, cpu=0))
-            env = pastra_env(Path(tmpdir), f"ws://127.0.0.1:{emu_port}")
+            emu, emu_url = start_emulator(connection_seconds=args.minutes * 60 + 600)
+            procs.append(emu)
+            env = pastra_env(Path(tmpdir), emu_url)
             token, cookie = prepare_pastra(env, users=args.sessions)
             port = free_port()
             server = start(server_command(args.server, port), env, port, cpu=1)
@@ -120,13 +111,7 @@ async def main() -> int:
             sampler = sample_every(server.pid, port, args.every, until, samples)
             (gemini, _), (web, _), _ = await asyncio.gather(*loads, sampler)
         finally:
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop_all(procs)
             if env is not None:
                 drop_database(env)
     results = gemini + web

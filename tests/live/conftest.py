@@ -459,3 +459,18 @@ def upstream_setups(monkeypatch):
 
     monkeypatch.setattr(Upstream, "open", classmethod(spy))
     return sent
+
+
+def spy_sessions(monkeypatch) -> list:
+    """The LiveSession objects created from now on in this test (a spy: behaviour unchanged)."""
+    from assistant.live import session as session_module
+
+    made = []
+    original = session_module.LiveSession.__init__
+
+    def spy(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(session_module.LiveSession, "__init__", spy)
+    return made

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from assistant.live import compat
-from assistant.live import session as session_module
 from assistant.live.buffers import Wake
 from assistant.live.errors import EndKind, SessionEnd
 from assistant.live.tasks import OUTPUT, WORKERS, SessionTasks
@@ -23,6 +22,7 @@ from tests.live.conftest import (
     MODEL,
     gemini_client,
     gemini_recv,
+    spy_sessions,
     start_web,
     tone,
     wait_for,
@@ -50,15 +50,7 @@ MAX_BYTES_PER_SESSION = 44 * 1024
 @pytest.fixture
 def sessions(monkeypatch, live_settings):
     live_settings.PASTRA_MAX_SESSIONS_PER_USER = SESSIONS + 2
-    made = []
-    original = session_module.LiveSession.__init__
-
-    def spy(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        made.append(self)
-
-    monkeypatch.setattr(session_module.LiveSession, "__init__", spy)
-    return made
+    return spy_sessions(monkeypatch)
 
 
 def ours(task: asyncio.Task) -> bool:

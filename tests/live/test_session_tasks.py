@@ -11,7 +11,14 @@ from django.core.exceptions import ImproperlyConfigured
 from assistant.live import session as session_module
 from assistant.live import upstream
 from assistant.models import ConversationEvent, SessionLease
-from tests.live.conftest import receive_close, receive_until, start_web, wait_for, web_client
+from tests.live.conftest import (
+    receive_close,
+    receive_until,
+    spy_sessions,
+    start_web,
+    wait_for,
+    web_client,
+)
 from tests.live.test_tools_bridge import GEOCODE_KEY, hanging
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,15 +29,7 @@ ROLES = ("recorder", "downlink", "upstream writer", "upstream reader")  # housek
 @pytest.fixture
 def sessions(monkeypatch):
     """The LiveSession objects created during the test (a spy: behaviour unchanged)."""
-    made = []
-    original = session_module.LiveSession.__init__
-
-    def spy(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        made.append(self)
-
-    monkeypatch.setattr(session_module.LiveSession, "__init__", spy)
-    return made
+    return spy_sessions(monkeypatch)
 
 
 def task_names() -> set[str]:
