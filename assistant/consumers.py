@@ -108,7 +108,7 @@ class _SessionConsumer(BridgeConsumer):
 
     async def _run(self) -> None:
         end = await self.session.run()
-        await self.leave_groups()
+        self.leave_groups()
         if not self._closed:
             self._closed = True
             try:
@@ -146,7 +146,7 @@ class _SessionConsumer(BridgeConsumer):
         if self.session is not None:
             self.session.end(SessionEnd(EndKind.CLIENT_GONE))
             await self._wait_main()
-        await self.leave_groups()
+        self.leave_groups()
 
     async def on_server_shutdown(self) -> None:
         """The server is stopping: record what we have, then let daphne go on."""

@@ -5,16 +5,17 @@ opened with an access token (or with an ephemeral token minted with one) `token.
 Staff, `end_session`, logout and the loss of a credential send `live.end` there, and
 whichever worker holds the session closes it. An event may spare the sockets of one browser
 (`keep`, a Django session key: a password change keeps its own browser signed in) or be for
-one path only (`path`: "web" or "gemini").
+one path only (`path`: "web" or "gemini"). The groups are kept by each worker's hub in
+memory; an event reaches every worker once (assistant/live/control_hub.py).
 """
 
 import logging
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
 from django.utils import timezone
 
+from assistant.live import control_hub
 from assistant.live.errors import EndKind, SessionEnd
 from assistant.models import Conversation, SessionLease
 
@@ -79,8 +80,7 @@ async def aend_sessions(
         event["keep"] = keep
     if path:
         event["path"] = path
-    group = _group(user_id, conversation_id, access_token_id)
-    await get_channel_layer().group_send(group, event)
+    await control_hub.send(_group(user_id, conversation_id, access_token_id), event)
 
 
 def end_sessions(

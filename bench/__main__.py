@@ -64,13 +64,35 @@ def lag_p99_ms(before: dict, after: dict) -> float | None:
     return None
 
 
-async def steady_cpu(pids: list[int], sessions: int, seconds: float) -> tuple[list[float], float]:
+async def steady_cpu(
+    pids: list[int], sessions: int, seconds: float, server: int | None
+) -> tuple[list[float], float, int]:
     """CPU seconds of each process and wall seconds over the streaming phase only (connects and
-    setups excluded): clients start streaming 1 s + 10 ms/session after the load begins."""
+    setups excluded: clients start streaming 1 s + 10 ms/session after the load begins), and
+    the server's RSS at the end of that window, while every session still streams."""
     await asyncio.sleep(1.0 + sessions * 0.01 + 1.0)
     cpu0, t0 = [cpu_seconds(p) for p in pids], time.monotonic()
     await asyncio.sleep(max(1.0, seconds - 1.5))
-    return [cpu_seconds(p) - c for p, c in zip(pids, cpu0, strict=True)], time.monotonic() - t0
+    rss = rss_kb(server) if server else 0
+    cpu = [cpu_seconds(p) - c for p, c in zip(pids, cpu0, strict=True)]
+    return cpu, time.monotonic() - t0, rss
+
+
+async def warm(target: dict, path: str, video_fps: float) -> None:
+    """A few sessions through a new server before any measurement, so that its first-use
+    costs (imports, caches, pools) are in the idle baseline `rss_idle_kb`, not per session."""
+    await run_load(
+        Load(
+            url=target["url"],
+            path=path,
+            key=target.get("key", "bench"),
+            cookie=target.get("cookie", ""),
+            origin=f"http://127.0.0.1:{target.get('port')}",
+            sessions=5,
+            seconds=1.0,
+            video_fps=video_fps,
+        )
+    )
 
 
 def load_processes(sessions: int, asked: int | None) -> int:
@@ -92,6 +114,7 @@ async def measure(
     emu_pid: int,
     procs: int,
     profile_dir: Path | None = None,
+    video_fps: float = VIDEO_FPS,
 ) -> dict:
     pid, port = target.get("pid"), target.get("port")
     load = Load(
@@ -102,14 +125,13 @@ async def measure(
         origin=f"http://127.0.0.1:{port}",
         sessions=sessions,
         seconds=seconds,
-        video_fps=VIDEO_FPS,
+        video_fps=video_fps,
     )
     watched = [emu_pid] + ([pid] if pid else [])
     cpu0 = [cpu_seconds(p) for p in watched]
-    rss0 = rss_kb(pid) if pid else 0
     metrics0 = scrape(port) if target.get("metrics") else {}
     t0 = time.monotonic()
-    sampler = asyncio.create_task(steady_cpu(watched, sessions, seconds))
+    sampler = asyncio.create_task(steady_cpu(watched, sessions, seconds, pid))
     spy = None
     if profile_dir is not None and pid and setup.startswith("pastra"):
         out = profile_dir / f"{setup}-{path}-{sessions}.txt"
@@ -117,10 +139,9 @@ async def measure(
     results, load_cpu = await run_load(load, procs, cpus=DRIVER_CPUS)
     wall = time.monotonic() - t0
     cpu = [cpu_seconds(p) - c for p, c in zip(watched, cpu0, strict=True)]
-    steady, steady_wall = await sampler
+    steady, steady_wall, rss = await sampler
     if spy is not None and (recorded := await spy) is not None:
         print(profile.top(recorded, rows=12), flush=True)
-    rss = rss_kb(pid) if pid else 0
     metrics1 = scrape(port) if target.get("metrics") else {}
     rtts = [r for res in results for r in res.rtts_ms]
     sent = sum(r.sent for r in results)
@@ -143,7 +164,9 @@ async def measure(
             round(steady[1] * 1e6 / (steady_wall * sessions * 20), 1) if pid else None
         ),
         "cpu_percent": round(cpu[1] * 100 / wall, 1) if pid else None,
-        "rss_kb_per_session": round((rss - rss0) / sessions) if pid else None,
+        # Resident while all N stream, over the warmed idle server (`warm`), per session.
+        "rss_kb_per_session": round((rss - target["rss_idle_kb"]) / sessions) if pid else None,
+        "rss_idle_kb": target.get("rss_idle_kb"),
         "loop_lag_p99_ms": lag_p99_ms(metrics0, metrics1) if metrics1 else None,
         "tasks_per_session": (
             round(metrics1.get("pastra_asyncio_tasks", 0) / sessions, 1) if metrics1 else None
@@ -269,6 +292,9 @@ async def main() -> int:
     parser.add_argument(
         "--load-processes", type=int, help="load generator processes (default: one per 100 N)"
     )
+    parser.add_argument(
+        "--video-fps", type=float, default=VIDEO_FPS, help="JPEGs a second per session (0: none)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument(
@@ -327,6 +353,13 @@ async def main() -> int:
                     serve(name, command, env, port, key=token, cookie=cookie, metrics=True)
                     names.append(name)
 
+            for target in targets.values():
+                if target.get("pid"):
+                    for path in args.paths:
+                        await warm(target, path, args.video_fps)
+                    await asyncio.sleep(1.0)
+                    target["rss_idle_kb"] = rss_kb(target["pid"])
+
             for n in counts:
                 for path in args.paths:
                     for setup in ("direct", "bare", *names):
@@ -334,8 +367,9 @@ async def main() -> int:
                             continue
                         k = load_processes(n, args.load_processes)
                         run = await measure(
-                            setup, path, targets[setup], n, seconds, emu.pid, k, args.profile
-                        )
+                            setup, path, targets[setup], n, seconds, emu.pid, k, args.profile,
+                            args.video_fps,
+                        )  # fmt: skip
                         runs.append(run)
                         print(
                             f"  {setup:>14} {path:>6} N={n:<4} p50={run['p50_ms']} ms "
@@ -360,7 +394,7 @@ async def main() -> int:
         "database": "postgresql" if os.environ.get("DATABASE_URL") else "sqlite",
         "channel_layer": "redis" if os.environ.get("REDIS_URL") else "in-memory",
         "seconds": seconds,
-        "video_fps": VIDEO_FPS,
+        "video_fps": args.video_fps,
         "max_sessions_added_p99_under_20ms": capacity(runs),
         "runs": runs,
     }

@@ -12,6 +12,7 @@ from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 
 from assistant import control, services
+from assistant.live import control_hub
 from assistant.models import AccessToken, Conversation, ConversationEvent
 from assistant.services import EventRecord, Usage
 
@@ -225,10 +226,11 @@ def test_admin_exports_selected_conversations_as_csv(staff_client, alice, make_c
 # --- End live session ----------------------------------------------------------------------
 
 
-async def _listen(group: str) -> str:
+async def _listen() -> str:
+    """A channel on the control broadcast (every worker's hub listens there)."""
     layer = get_channel_layer()
     channel = f"test.admin.{uuid.uuid4().hex}"
-    await layer.group_add(group, channel)
+    await layer.group_add(control_hub.BROADCAST, channel)
     return channel
 
 
@@ -241,12 +243,13 @@ def test_end_session_action_signals_the_live_conversation(staff_client, alice, m
     live = make_conversation(alice, "still talking")
     ended = make_conversation(alice, "finished")
     services.conversation_end(conversation_id=ended.pk, reason="done")
-    channel = async_to_sync(_listen)(control.conversation_group(live.pk))
+    channel = async_to_sync(_listen)()
 
     response = run_action(staff_client, "end_live_sessions", live, ended, follow=True)
 
     message = async_to_sync(_receive)(channel)
     assert message["type"] == control.END_EVENT
+    assert message[control_hub.GROUP_KEY] == control.conversation_group(live.pk)
     assert "administrator" in message["reason"]
     assert "Signalled 1 live session to end." in response.content.decode()
 

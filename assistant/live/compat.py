@@ -6,11 +6,12 @@ Channels (used by subclassing `BridgeConsumer`, explicitly, in assistant/consume
    thread) before every handler since Channels 4.2. `dispatch` here hands `websocket.receive`
    straight to the consumer's sync `receive_now(message)` instead: no thread hop per audio
    frame. Other messages take Channels' own path.
-2. `AsyncConsumer.__call__` waits on the client and the layer with `await_many_dispatch`: a
-   new task and an `asyncio.wait` per client message. `_serve` has one loop per source, its
-   handlers one at a time (a lock); the layer's receive, `channel_receive`, is intercepted:
-   a layer outage (Redis down or restarted) is waited out, the groups are rejoined
-   (`rejoin_groups`) and listening resumes. A live session must not depend on Redis.
+2. `AsyncConsumer.__call__` gives each consumer its own layer channel and waits on it and on
+   the client with `await_many_dispatch`: a new task and an `asyncio.wait` per client
+   message, and a layer error ends the connection. `_serve` handles the client's messages in
+   the application's own task; control events come from the process's one listener
+   (assistant/live/control_hub.py, which waits a layer outage out), handled one at a time
+   with the client's. A live session must not depend on Redis.
 3. daphne cancels every application on shutdown: `__call__` turns the CancelledError into
    `on_server_shutdown()`, awaited shielded, so the session records what it holds.
 
@@ -43,7 +44,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 
 from channels.exceptions import StopConsumer
@@ -51,8 +51,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from channels.security.websocket import WebsocketDenier
 
-from assistant import metrics, origins
-from assistant.live import shutdown
+from assistant import origins
+from assistant.live import control_hub, shutdown
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,6 @@ SEND_WAIT_SECONDS = 15.0
 # 1 s runs on a timer rounded down to the whole second (txaio's): it fired 0 to 1 s after the
 # Close, often before a busy client had read it, and aborted (RST): the client saw 1006.
 CLOSE_HANDSHAKE_SECONDS = 5.0
-RECEIVERS = ("client receive", "layer receive")  # BridgeConsumer's two loops (fix 2)
 
 # --- Channels -------------------------------------------------------------------------------
 
@@ -72,10 +71,10 @@ RECEIVERS = ("client receive", "layer receive")  # BridgeConsumer's two loops (f
 class BridgeConsumer(AsyncWebsocketConsumer):
     """A WebSocket consumer for live sessions. Subclasses implement `receive_now(message)`
     (sync; returns None or an awaitable for its slow path) and `on_server_shutdown()`, and
-    join their control groups with `join_groups`."""
+    join their control groups with `join_groups` (in memory: assistant/live/control_hub.py)."""
 
-    _layer_down = False
     _groups: tuple[str, ...] = ()
+    _failure: BaseException | None = None
 
     async def __call__(self, scope, receive, send):
         try:
@@ -87,32 +86,41 @@ class BridgeConsumer(AsyncWebsocketConsumer):
             raise
 
     async def _serve(self, scope, receive, send) -> None:
-        """`AsyncConsumer.__call__`, with a loop per source instead of a task per message."""
+        """`AsyncConsumer.__call__` without a channel of its own (the process's hub delivers
+        control events: `control`) and without a task per message: the client's messages are
+        handled in this task, one at a time with control events (`_turn`)."""
         self.scope, self.base_send = scope, send
-        self.channel_layer = layer = get_channel_layer(self.channel_layer_alias)
-        sources = [receive]
-        if layer is not None:
-            self.channel_name = await layer.new_channel()
-            self.channel_receive = functools.partial(layer.receive, self.channel_name)
-            sources.append(self.channel_receive)
-        turn = asyncio.Lock()  # one handler at a time
-
-        async def pump(source) -> None:
-            while True:
-                message = await source()
-                async with turn:
-                    await self.dispatch(message)
-                await asyncio.sleep(0)  # a burst must not starve the upstream writer
-
-        loops = [asyncio.create_task(pump(s), name=n) for s, n in zip(sources, RECEIVERS)]  # noqa: B905
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self._turn, self._serving = asyncio.Lock(), asyncio.current_task()
         try:
-            done, _ = await asyncio.wait(loops, return_when=asyncio.FIRST_COMPLETED)
-            with contextlib.suppress(StopConsumer):  # a handler's error ends the connection:
-                done.pop().result()
-        finally:
-            for loop in loops:
-                loop.cancel()
-            await asyncio.gather(*loops, return_exceptions=True)
+            with contextlib.suppress(StopConsumer):
+                while True:
+                    message = await receive()
+                    async with self._turn:
+                        await self.dispatch(message)
+                    await asyncio.sleep(0)  # a burst must not starve the upstream writer
+        except asyncio.CancelledError:
+            if self._failure is None:
+                raise
+            self._serving.uncancel()  # a control handler failed (`_control`): its error ends it
+            raise self._failure from None
+
+    def control(self, event: dict) -> None:
+        """A control event for this socket (control_hub.Hub.deliver): handled in turn."""
+        task = asyncio.get_running_loop().create_task(self._control(event), name="control event")
+        _CONTROLS.add(task)
+        task.add_done_callback(_CONTROLS.discard)
+
+    async def _control(self, event: dict) -> None:
+        if self._serving.done():
+            return  # the socket is gone already
+        try:
+            async with self._turn:
+                await self.dispatch(event)
+        except Exception as error:  # a handler's error ends the connection, as under Channels
+            if self._failure is None:
+                self._failure = error
+                self._serving.cancel()
 
     async def dispatch(self, message):
         if message["type"] != "websocket.receive":
@@ -129,56 +137,18 @@ class BridgeConsumer(AsyncWebsocketConsumer):
         raise NotImplementedError
 
     async def join_groups(self, groups: tuple[str, ...]) -> None:
-        """Join control groups. Kept even if the layer is down now: rejoined once it is back."""
+        """Join control groups: in this process's memory (no layer round trip but the
+        process's first, control_hub.Hub.join)."""
+        self.leave_groups()
         self._groups = groups
-        try:
-            await self.rejoin_groups()
-        except Exception:
-            logger.warning(
-                "channel layer unavailable: this session cannot be ended remotely until it is back",
-                exc_info=True,
-            )
+        await control_hub.hub().join(self, groups)
 
-    async def rejoin_groups(self) -> None:
-        for group in self._groups:
-            await self.channel_layer.group_add(group, self.channel_name)
-
-    async def leave_groups(self) -> None:
+    def leave_groups(self) -> None:
         groups, self._groups = self._groups, ()
-        for group in groups:
-            with contextlib.suppress(Exception):
-                await self.channel_layer.group_discard(group, self.channel_name)
+        control_hub.hub().leave(self, groups)
 
-    @property
-    def channel_receive(self):
-        return self._channel_receive
 
-    @channel_receive.setter
-    def channel_receive(self, receive) -> None:
-        async def resilient():
-            delay = 0.25
-            while True:
-                try:
-                    return await receive()
-                except Exception:
-                    if not self._layer_down:
-                        self._layer_down = True
-                        metrics.ERRORS.labels("channel_layer").inc()
-                        logger.warning(
-                            "channel layer unavailable: control events paused", exc_info=True
-                        )
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 4.0)
-                    try:
-                        await self.rejoin_groups()
-                    except Exception:
-                        logger.debug("channel layer still unavailable", exc_info=True)
-                        continue
-                    self._layer_down = False
-                    delay = 0.25
-                    logger.info("channel layer back: control events resumed")
-
-        self._channel_receive = resilient
+_CONTROLS: set[asyncio.Task] = set()  # control events being handled (a strong reference)
 
 
 # --- daphne -----------------------------------------------------------------------------------

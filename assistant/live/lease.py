@@ -13,8 +13,6 @@ import asyncio
 import logging
 import time
 
-from channels.layers import get_channel_layer
-
 from assistant import control, metrics, services
 from assistant.errors import (
     ConversationBusy,
@@ -24,6 +22,7 @@ from assistant.errors import (
     EphemeralTokenRefused,
     TooManySessions,
 )
+from assistant.live import control_hub
 from assistant.live.db import live_db
 from assistant.live.errors import EndKind, SessionEnd
 from assistant.live.gemini.errors import token_refusal
@@ -143,7 +142,7 @@ async def release(*, lease_id, conversation_id, end: SessionEnd) -> None:
 
 async def _group_send(group: str, message: dict) -> None:
     try:
-        await get_channel_layer().group_send(group, message)
+        await control_hub.send(group, message)
     except Exception:
         logger.warning("channel layer unavailable: %s not signalled", group, exc_info=True)
         metrics.ERRORS.labels("channel_layer").inc()

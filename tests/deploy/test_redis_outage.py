@@ -11,6 +11,7 @@ import pytest
 from channels_redis.core import RedisChannelLayer
 
 from assistant import control
+from assistant.live import control_hub
 from assistant.models import ConversationEvent
 from tests.deploy.conftest import (
     gemini_session,
@@ -34,7 +35,10 @@ async def end_until_closed(layer, group: str, closed: asyncio.Task, *, seconds: 
     async with asyncio.timeout(seconds):
         while not closed.done():
             with contextlib.suppress(Exception):  # Redis still starting
-                await layer.group_send(group, {"type": control.END_EVENT, "reason": "back"})
+                await layer.group_send(
+                    control_hub.BROADCAST,
+                    {"type": control.END_EVENT, "reason": "back", control_hub.GROUP_KEY: group},
+                )
             await asyncio.wait({closed}, timeout=0.3)
     return closed.result()
 

@@ -14,10 +14,10 @@ import daphne.ws_protocol
 import pytest
 from autobahn.websocket.protocol import WebSocketProtocol as AutobahnProtocol
 from channels.generic.websocket import AsyncWebsocketConsumer
-from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels.layers import InMemoryChannelLayer
 from channels.testing import WebsocketCommunicator
 
-from assistant.live import compat
+from assistant.live import compat, control_hub
 from assistant.live.compat import BridgeConsumer
 
 VERIFIED = {"channels": "4.3.", "daphne": "4.2."}
@@ -102,8 +102,8 @@ def flaky_layer(settings):
 
 class Grouped(BridgeConsumer):
     async def connect(self):
+        await self.join_groups(("pinned",))  # before accept: listening once connected
         await self.accept()
-        await self.join_groups(("pinned",))
 
     def receive_now(self, message):
         return None
@@ -132,7 +132,7 @@ async def test_a_layer_error_ends_a_plain_consumer_but_not_the_bridge(flaky_laye
     bridge = WebsocketCommunicator(Grouped.as_asgi(), "/")
     assert (await bridge.connect())[0]
     await asyncio.sleep(0.5)  # the failed receive, the back-off, the rejoin
-    await get_channel_layer().group_send("pinned", {"type": "note", "text": "still here"})
+    await control_hub.send("pinned", {"type": "note", "text": "still here"})
     assert await bridge.receive_from(timeout=3) == "still here"
     await bridge.disconnect()
 
@@ -155,7 +155,8 @@ async def test_a_cancelled_application_runs_its_shutdown_hook_first():
 
 def test_channels_still_makes_a_task_per_message_and_sets_what_serve_sets():
     """BridgeConsumer._serve stands in for AsyncConsumer.__call__ (compat fix 2): it must set
-    what Channels sets, and it exists because Channels waits with a task per message."""
+    what Channels sets (but the channel of its own: control_hub.py), and it exists because
+    Channels waits with a task per message."""
     source = function_source(channels.consumer, "AsyncConsumer.__call__")
     for needed in (
         "await_many_dispatch",
@@ -192,7 +193,7 @@ async def test_the_bridge_runs_handlers_one_at_a_time_without_a_task_per_message
     Ordered.log = []
     comm = WebsocketCommunicator(Ordered.as_asgi(), "/")
     assert (await comm.connect())[0]
-    await get_channel_layer().group_send("pinned", {"type": "note", "text": "A"})
+    await control_hub.send("pinned", {"type": "note", "text": "A"})
     await asyncio.sleep(0.02)  # the layer handler is running (asleep inside)
     loop, made = asyncio.get_running_loop(), []
 
@@ -208,10 +209,10 @@ async def test_the_bridge_runs_handlers_one_at_a_time_without_a_task_per_message
     finally:
         loop.set_task_factory(None)
     assert len(made) < 5, made  # Channels makes one per message (and one per layer event)
-    assert Ordered.log[:2] == ["layer A start", "layer A end"]
+    assert Ordered.log[:2] == ["layer A start", "layer A end"], Ordered.log
     assert Ordered.log[2:] == [f"client {i}" for i in range(50)]
     # A handler's exception ends the connection, as under Channels.
-    await get_channel_layer().group_send("pinned", {"type": "fail"})
+    await control_hub.send("pinned", {"type": "fail"})
     with pytest.raises(RuntimeError, match="a handler's bug"):
         await comm.wait(timeout=2)
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from assistant.live import compat
 from assistant.live.buffers import Wake
 from assistant.live.errors import EndKind, SessionEnd
 from assistant.live.tasks import OUTPUT, WORKERS, SessionTasks
@@ -38,8 +37,7 @@ CHUNKS = 5  # audio chunks each session streams (and gets echoed) before it is m
 # Every task a session keeps while it streams: the socket's main task and the session's own
 # (tasks.py). The housekeeper's timers are call_later handles, not a task.
 SESSION_ROLES = ("downlink", "recorder", "upstream reader", "upstream writer")
-# Channels' wait on the channel layer (the control groups), wrapped by compat.py.
-RECEIVERS = list(compat.RECEIVERS)  # the consumer's loops: client and channel layer
+# None for the control groups: the process's one listener (control_hub.py) serves them all.
 # Python memory allocated under Pastra's code (any frame in assistant/ or pastra_site/: the
 # session's parts, and the Channels and websockets objects made for it) and still held per
 # open streaming session: 35 KB on either path (was 88 before issue 13; docs/memory-profile.md).
@@ -65,10 +63,13 @@ def label(task: asyncio.Task) -> str:
     return f"<{task.get_coro().__qualname__}>" if name.startswith("Task-") else name
 
 
+PER_PROCESS = ("event-loop watcher", "control hub", "control hub renewal")  # loopwatch, control_hub
+
+
 def pastra_tasks() -> list[str]:
-    """Pastra's open tasks but the event loop's watcher (one per loop, assistant/loopwatch.py)."""
+    """Pastra's open tasks but those one per process (or loop), whatever the sessions."""
     tasks = [t for t in asyncio.all_tasks() if ours(t) and not t.done()]
-    return sorted(label(t) for t in tasks if t.get_name() != "event-loop watcher")
+    return sorted(label(t) for t in tasks if t.get_name() not in PER_PROCESS)
 
 
 PCM = tone(500)  # 16 KB: a message kept per session shows plainly
@@ -135,7 +136,7 @@ async def test_each_open_session_runs_its_socket_task_and_four_of_its_own(
         added = list((Counter(pastra_tasks()) - Counter(before)).elements())
         kind = "sdk" if path == "gemini" else "web"
         expected = sorted(
-            [f"user={alice.pk} {kind} socket", *RECEIVERS] * 3
+            [f"user={alice.pk} {kind} socket"] * 3
             + [f"conv={s.conversation_id} {role}" for s in sessions for role in SESSION_ROLES]
         )
         assert sorted(added) == expected
