@@ -104,6 +104,8 @@ class BridgeConsumer(AsyncWebsocketConsumer):
                 raise
             self._serving.uncancel()  # a control handler failed (`_control`): its error ends it
             raise self._failure from None
+        finally:
+            self.leave_groups()  # the hub keeps no socket that is gone
 
     def control(self, event: dict) -> None:
         """A control event for this socket (control_hub.Hub.deliver): handled in turn."""

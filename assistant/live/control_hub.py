@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import weakref
 from typing import Protocol
 
 from channels.layers import get_channel_layer
@@ -48,18 +47,19 @@ class Hub:
     """The process's registry of sockets by group, and the one task that listens for them."""
 
     def __init__(self) -> None:
-        self._members: dict[str, weakref.WeakSet[Member]] = {}
+        self._members: dict[str, set[Member]] = {}
         self._task: asyncio.Task | None = None
         self._layer = None
         self._ready: asyncio.Future | None = None  # the listener's first join, once tried
         self.layer_down = False
 
     async def join(self, member: Member, groups: tuple[str, ...]) -> None:
-        """Register `member` under `groups`. Only a process's first join waits, for the
+        """Register `member` under `groups` until it `leave`s (BridgeConsumer leaves when its
+        socket's application ends, however it ends). Only a process's first join waits, for the
         listener's first attempt to join BROADCAST (at most READY_SECONDS): an event sent
         right after a socket joined must find it listening."""
         for group in groups:
-            self._members.setdefault(group, weakref.WeakSet()).add(member)
+            self._members.setdefault(group, set()).add(member)
         if groups:
             self._listen_soon()
             if self._ready is not None and not self._ready.done():

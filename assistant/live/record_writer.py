@@ -12,6 +12,7 @@ from collections import deque
 from django.db import InterfaceError, OperationalError
 
 from assistant import live_view, metrics, services
+from assistant.live.buffers import Wake
 from assistant.live.db import live_db
 from assistant.models import Conversation
 
@@ -45,7 +46,7 @@ class RecordWriter:
     def __init__(self) -> None:
         self.conversation_id = None
         self._queue: deque[Batch] = deque()
-        self._wake = asyncio.Event()
+        self._wake = Wake()  # the writer task is its one waiter
         self._drained = asyncio.Event()
         self._drained.set()
         self._running = False
