@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 
@@ -28,7 +28,6 @@ from assistant.models import (
     AccessToken,
     Conversation,
     ConversationEvent,
-    DailyUsage,
     EphemeralToken,
     SessionLease,
     User,
@@ -224,13 +223,37 @@ def access_token_find(*, raw: str) -> AccessToken | None:
         .filter(token_hash=_hash_token(raw), revoked_at__isnull=True, user__is_active=True)
         .first()
     )
-    if token is None:
-        return None
-    now = timezone.now()
-    if token.last_used_at is None or token.last_used_at < now.replace(second=0, microsecond=0):
-        AccessToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        token.last_used_at = now
+    if token is not None:
+        token.last_used_at = _token_used(token.pk, token.last_used_at)
     return token
+
+
+def access_token_identify(*, raw: str) -> tuple[int, int] | None:
+    """`access_token_find` for a live socket, which needs only the ids: (token id, user id),
+    or None. The same rules and use record, without building the two model instances (the
+    token lookup was a tenth of the connect path's CPU in a burst: docs/connect-profile.md)."""
+    if not raw or not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
+        return None
+    row = (
+        AccessToken.objects.filter(
+            token_hash=_hash_token(raw), revoked_at__isnull=True, user__is_active=True
+        )
+        .values_list("pk", "user_id", "last_used_at")
+        .first()
+    )
+    if row is None:
+        return None
+    _token_used(row[0], row[2])
+    return row[0], row[1]
+
+
+def _token_used(token_id: int, last_used_at: datetime | None) -> datetime | None:
+    """Record a token's use, once a minute at most; returns its new `last_used_at`."""
+    now = timezone.now()
+    if last_used_at is None or last_used_at < now.replace(second=0, microsecond=0):
+        AccessToken.objects.filter(pk=token_id).update(last_used_at=now)
+        return now
+    return last_used_at
 
 
 def access_token_authenticate(*, raw: str) -> User | None:
@@ -411,18 +434,22 @@ def _usage_by_day(start: datetime, end: datetime) -> dict[date, float]:
     return spans
 
 
-def _usage_add(
-    user_id: int, changes: dict[date, float], now: datetime, *, exists: bool | None = None
-) -> None:
-    """Add seconds (negative: a refund) to the user's ledger rows. The caller holds the
-    user's row lock, so a row is created once. `exists`: whether the (one) day's row is
-    there, when the caller has read it already."""
+def _usage_add(user_id: int, changes: dict[date, float], now: datetime) -> None:
+    """Add seconds (negative: a refund) to the user's ledger rows, one upsert a day (a new
+    row never starts below zero). The caller holds the user's row lock."""
     for day, seconds in changes.items():
         if abs(seconds) < 1e-6:
             continue
-        rows = DailyUsage.objects.filter(user_id=user_id, day=day)
-        if exists is False or not rows.update(seconds=F("seconds") + seconds, updated_at=now):
-            DailyUsage.objects.create(user_id=user_id, day=day, seconds=max(0.0, seconds))
+        with connection.cursor() as cursor:
+            cursor.execute(_USAGE_ADD_SQL, [user_id, day, max(0.0, seconds), now, seconds])
+
+
+# PostgreSQL and SQLite (3.24+) both take this upsert on the (user, day) unique constraint.
+_USAGE_ADD_SQL = (
+    "INSERT INTO assistant_dailyusage (user_id, day, seconds, updated_at)"
+    " VALUES (%s, %s, %s, %s) ON CONFLICT (user_id, day) DO UPDATE"
+    " SET seconds = assistant_dailyusage.seconds + %s, updated_at = excluded.updated_at"
+)
 
 
 def _usage_settle(lease: SessionLease, now: datetime) -> None:
@@ -564,7 +591,7 @@ def lease_acquire(
         reserved_seconds=slice_,
         reserved_day=today,
     )
-    _usage_add(user_id, {today: slice_}, now, exists=facts.seconds_today is not None)
+    _usage_add(user_id, {today: slice_}, now)
     return LeaseGrant(
         conversation_id=conversation_id,
         lease_id=lease.pk,

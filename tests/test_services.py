@@ -222,6 +222,28 @@ def test_a_tokens_use_is_recorded_once_a_minute(alice, monkeypatch, django_asser
 
 
 @pytest.mark.django_db
+def test_a_live_socket_identifies_a_token_by_the_same_rules(alice, monkeypatch):
+    """`access_token_identify` (the Gemini path's lookup: ids only) refuses what
+    `access_token_find` refuses and records the use the same way."""
+    token, raw = services.access_token_create(user=alice, name="sdk")
+    clock = [dt.datetime(2026, 3, 1, 9, 30, 5, tzinfo=dt.UTC)]
+    monkeypatch.setattr(services.timezone, "now", lambda: clock[0])
+    assert services.access_token_identify(raw=raw) == (token.pk, alice.pk)
+    token.refresh_from_db()
+    assert token.last_used_at == clock[0]
+    assert services.access_token_identify(raw=raw + "x") is None
+    assert services.access_token_identify(raw="") is None
+
+    alice.is_active = False
+    alice.save(update_fields=["is_active"])
+    assert services.access_token_identify(raw=raw) is None
+    alice.is_active = True
+    alice.save(update_fields=["is_active"])
+    services.access_token_revoke(user=alice, token_id=token.pk)
+    assert services.access_token_identify(raw=raw) is None
+
+
+@pytest.mark.django_db
 def test_revoked_token_no_longer_authenticates(alice):
     token, raw = services.access_token_create(user=alice, name="sdk")
 

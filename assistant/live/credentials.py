@@ -23,7 +23,7 @@ from assistant.live.gemini import errors
 CONSTRAINED = "BidiGenerateContentConstrained"
 EPHEMERAL = "auth_tokens/"
 
-_find = live_db(services.access_token_find)
+_identify = live_db(services.access_token_identify)
 _ephemeral = live_db(services.ephemeral_token_authenticate)
 
 
@@ -62,17 +62,17 @@ def _refused(code: int, reason: str) -> Caller:
 
 async def identify(scope: dict) -> Caller:
     """Authenticate a Gemini-path socket's scope: one database query (and a token's first
-    use in a minute recorded: services.access_token_find). The session's start checks the
+    use in a minute recorded: services.access_token_identify). The session's start checks the
     credential again, in its own transaction (services.lease_acquire)."""
     constrained = scope.get("url_route", {}).get("kwargs", {}).get("method") == CONSTRAINED
     raw = presented(scope, constrained=constrained)
     if not raw:
         return _refused(GeminiCode.POLICY, errors.REASON_NO_KEY)
     if not constrained:
-        token = await _find(raw=raw)
-        if token is None:
+        ids = await _identify(raw=raw)
+        if ids is None:
             return _refused(GeminiCode.INVALID_ARGUMENT, errors.REASON_BAD_KEY)
-        return Caller(token.user_id, token_id=token.pk)
+        return Caller(ids[1], token_id=ids[0])
     if not raw.startswith(EPHEMERAL):
         return _refused(GeminiCode.INVALID_ARGUMENT, errors.REASON_NOT_EPHEMERAL)
     try:

@@ -108,9 +108,9 @@ def statements(monkeypatch):
 
 def ledger(units, *, first_today: bool) -> list[list[str]]:
     """`units` with the last statement of the write transaction checked and dropped: today's
-    ledger row is created by the day's first session, added to by the others."""
+    ledger row is one upsert (created by the day's first session, added to by the others)."""
     write = units[-1]
-    assert write[-1] == ("INSERT dailyusage" if first_today else "UPDATE dailyusage"), units
+    assert write[-1] == "INSERT dailyusage", units
     return [*units[:-1], write[:-1]]
 
 
