@@ -455,14 +455,19 @@ _USAGE_ADD_SQL = (
 def _usage_settle(lease: SessionLease, now: datetime) -> None:
     """Charge the lease's use since it was last settled, day by day, and trim what it had
     reserved in advance: the ledger then holds exactly what it used."""
+    _usage_add(lease.user_id, _usage_unsettled(lease, now), now)
+    SessionLease.objects.filter(pk=lease.pk).update(
+        settled_at=now, reserved_seconds=0, reserved_day=None
+    )
+
+
+def _usage_unsettled(lease: SessionLease, now: datetime) -> dict[date, float]:
+    """The lease's use since it was last settled, day by day, less what it reserved."""
     changes = _usage_by_day(lease.settled_at or now, now)
     if lease.reserved_seconds and lease.reserved_day is not None:
         day = lease.reserved_day
         changes[day] = changes.get(day, 0.0) - lease.reserved_seconds
-    _usage_add(lease.user_id, changes, now)
-    SessionLease.objects.filter(pk=lease.pk).update(
-        settled_at=now, reserved_seconds=0, reserved_day=None
-    )
+    return changes
 
 
 def _usage_slice(user: User, used: float) -> float:
@@ -634,16 +639,21 @@ def lease_renew(*, lease_id, user_id: int) -> float:
 
 
 @transaction.atomic
-def lease_release(*, lease_id, conversation_id, reason: str, failed: bool) -> None:
+def lease_release(
+    *, lease_id, conversation_id, reason: str, failed: bool, user_id: int | None = None
+) -> None:
     """Charge the lease's actual use (its reservation trimmed), drop it and end its
-    conversation (failed or ended, with the reason)."""
-    user_id = SessionLease.objects.filter(pk=lease_id).values_list("user_id", flat=True).first()
+    conversation (failed or ended, with the reason). `user_id`, when the caller knows the
+    lease's owner, saves looking it up."""
+    if user_id is None:
+        user_id = SessionLease.objects.filter(pk=lease_id).values_list("user_id", flat=True).first()
     if user_id is not None:
-        User.objects.select_for_update().filter(pk=user_id).first()
-        lease = SessionLease.objects.filter(pk=lease_id).first()  # re-read under the lock
+        User.objects.select_for_update().filter(pk=user_id).values_list("pk").first()
+        lease = SessionLease.objects.filter(pk=lease_id, user_id=user_id).first()  # locked
         if lease is not None:
-            _usage_settle(lease, timezone.now())
-            lease.delete()
+            now = timezone.now()
+            _usage_add(user_id, _usage_unsettled(lease, now), now)  # settled, then dropped
+            SessionLease.objects.filter(pk=lease.pk).delete()
     conversation_end(
         conversation_id=conversation_id,
         reason=reason,

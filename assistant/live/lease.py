@@ -125,7 +125,9 @@ async def arenew(*, lease_id, user_id: int) -> float:
         raise refusal(error) from None
 
 
-async def release(*, lease_id, conversation_id, end: SessionEnd) -> None:
+async def release(
+    *, lease_id, conversation_id, end: SessionEnd, user_id: int | None = None
+) -> None:
     """Drop the lease and end the conversation (failed unless the end was clean). Never
     raises: a failure is logged and counted (a lease not renewed goes stale anyway)."""
     try:
@@ -134,6 +136,7 @@ async def release(*, lease_id, conversation_id, end: SessionEnd) -> None:
             conversation_id=conversation_id,
             reason=end.message,
             failed=not end.clean,
+            user_id=user_id,
         )
     except Exception:
         logger.exception("releasing the lease failed")

@@ -225,7 +225,12 @@ class LiveSession:
     async def _finish_records(self, end: SessionEnd) -> None:
         self.tools.close()  # calls still open are recorded as cancelled
         await self.recorder.close(end)
-        await lease.release(lease_id=self.lease_id, conversation_id=self.conversation_id, end=end)
+        await lease.release(
+            lease_id=self.lease_id,
+            conversation_id=self.conversation_id,
+            end=end,
+            user_id=self.spec.user_id,
+        )
         metrics.LIVE_SESSIONS.labels(self.spec.client_kind).dec()
         logger.info(
             "user=%s live session ended: %s after %.1fs (%d reconnects, %d/%d audio in/out, "

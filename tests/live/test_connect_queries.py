@@ -1,6 +1,7 @@
-"""The database round trips of a connect, socket open to the session ready, on each path: one
-credential lookup, then one write transaction that takes the lease (docs/connect-profile.md).
-A change that adds a query to a connect fails here, with the statements listed."""
+"""The database round trips of a connect (socket open to the session ready) and of a close, on
+each path. A connect: one credential lookup, then one write transaction that takes the lease;
+a close: the final record, then one transaction that settles and drops the lease
+(docs/connect-profile.md). A change that adds a query fails here, with the statements listed."""
 
 import datetime as dt
 import re
@@ -211,4 +212,21 @@ async def test_web_path_session_and_user_read_then_one_write(alice, emulator, st
     ]
     await comm.disconnect()
     conversation = await Conversation.objects.aget(pk=ready["conversation"])
+    assert conversation.status == Conversation.Status.ENDED
+
+
+async def test_a_close_settles_drops_and_ends_in_one_transaction(
+    alice, alice_token, emulator, statements
+):
+    """The close path: the final record (the session's events), then one transaction under
+    the user's lock that charges the use, drops the lease and ends the conversation."""
+    comm = await gemini_session(GEMINI_WS, token=alice_token)
+    statements.take()
+    await comm.disconnect()  # returns once the session has released its lease
+    units = statements.take()
+    release = [u for u in units if u[0] == "SELECT user"]
+    settle = ["SELECT livesession", "INSERT dailyusage", "DELETE livesession"]
+    assert release == [["SELECT user", *settle, "UPDATE conversation"]], units
+    assert not await SessionLease.objects.aexists()
+    conversation = await Conversation.objects.aget()
     assert conversation.status == Conversation.Status.ENDED
