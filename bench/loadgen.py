@@ -5,8 +5,9 @@ Paths: `gemini` speaks the Gemini Live protocol (base64 JSON, an access token); 
 Pastra's browser protocol (`/ws/live/`: binary PCM frames, `video` JSON, a session cookie).
 Every chunk carries its session and sequence number in its first 9 bytes; the echo-mode
 emulator answers each chunk at once with the same bytes, so each reply is matched to its chunk
-and timed. After streaming, up to `PROBE_SESSIONS` clients each send one typed turn and time
-the first audio byte of the (scripted) reply: the end of a user turn to first audio.
+and timed. Halfway through the stream, up to `PROBE_SESSIONS` clients each send one typed turn
+and time the first audio byte of the (scripted) reply that is not an echo: the end of a user
+turn to first audio, while every session streams.
 
 `python -m bench.loadgen` is a worker: a JSON `Load` on stdin, its clients' results as JSON on
 stdout (`run_load` starts these when asked for more than one process).
@@ -156,6 +157,12 @@ async def _ready(ws, load: Load) -> None:
         pass
 
 
+def _probe_message(web: bool) -> str:
+    if web:
+        return json.dumps({"type": "text", "text": PROBE_TEXT})
+    return json.dumps({"realtimeInput": {"text": PROBE_TEXT}})
+
+
 async def one_client(load: Load, session: int, start_at: float, probe: bool) -> ClientResult:
     result = ClientResult()
     sent_at: dict[int, float] = {}
@@ -169,17 +176,13 @@ async def one_client(load: Load, session: int, start_at: float, probe: bool) -> 
 
             async def receive():
                 async for raw in ws:
-                    if probe_sent:
-                        if result.first_audio_ms is None and _is_audio(raw, load.path):
-                            result.first_audio_ms = (time.perf_counter() - probe_sent[0]) * 1000
-                        continue
                     head = _head(raw, load.path)
-                    if head is None:
-                        continue
-                    sess, seq = head
-                    if sess == session and seq in sent_at:
-                        result.rtts_ms.append((time.perf_counter() - sent_at.pop(seq)) * 1000)
+                    if head is not None and head[0] == session and head[1] in sent_at:
+                        result.rtts_ms.append((time.perf_counter() - sent_at.pop(head[1])) * 1000)
                         result.received += 1
+                    elif probe_sent and result.first_audio_ms is None and _is_audio(raw, load.path):
+                        # Not an echo: the first audio of the reply to the probe's typed turn.
+                        result.first_audio_ms = (time.perf_counter() - probe_sent[0]) * 1000
 
             receiver = asyncio.create_task(receive())
             # Every client starts on a shared clock, staggered across one 100 ms period.
@@ -197,6 +200,9 @@ async def one_client(load: Load, session: int, start_at: float, probe: bool) -> 
                 sent_at[seq] = time.perf_counter()
                 await ws.send(payload)
                 result.sent += 1
+                if probe and seq == total // 2:  # mid-stream, while every session streams
+                    probe_sent.append(time.perf_counter())
+                    await ws.send(_probe_message(web))
                 if video_every and seq % video_every == session % video_every:
                     await ws.send((WEB_VIDEO_MESSAGE if web else VIDEO_MESSAGE) % JPEG_B64)
                     result.video_sent += 1
@@ -206,18 +212,10 @@ async def one_client(load: Load, session: int, start_at: float, probe: bool) -> 
                     result.stalls += 1
                 await asyncio.sleep(max(0.0, begin + (seq + 1) * 0.1 - time.perf_counter()))
             deadline = time.perf_counter() + 2.0
-            while sent_at and time.perf_counter() < deadline:
+            while (sent_at or (probe_sent and result.first_audio_ms is None)) and (
+                time.perf_counter() < deadline
+            ):
                 await asyncio.sleep(0.05)
-            if probe:
-                if web:
-                    text = json.dumps({"type": "text", "text": PROBE_TEXT})
-                else:
-                    text = json.dumps({"realtimeInput": {"text": PROBE_TEXT}})
-                probe_sent.append(time.perf_counter())
-                await ws.send(text)
-                deadline = time.perf_counter() + 10.0
-                while result.first_audio_ms is None and time.perf_counter() < deadline:
-                    await asyncio.sleep(0.01)
             receiver.cancel()
     except Exception as exc:  # a failed client is a measured outcome, not a crash
         result.error = f"{type(exc).__name__}: {exc}"[:200]
