@@ -144,7 +144,9 @@ def _value(node: ast.AST) -> int | float:
         if node.id in _CONSTANTS:
             return _CONSTANTS[node.id]
         raise ToolError(f"unknown name {node.id!r}")
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
+    if isinstance(node, ast.Call):
+        if not isinstance(node.func, ast.Name) or node.keywords:
+            raise ToolError("only functions such as sqrt(x) can be called")
         function = _FUNCTIONS.get(node.func.id)
         if function is None:
             raise ToolError(f"unknown function {node.func.id!r}")
