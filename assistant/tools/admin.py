@@ -156,7 +156,9 @@ class MCPServerAdmin(admin.ModelAdmin):
     def _report(self, request, server: MCPServer, listing: mcp_tools.Listing) -> None:
         refused = any(r.get("refused") for r in listing.rows)
         level = messages.ERROR if listing.error else (messages.WARNING if refused else None)
-        self.message_user(request, f"{server.name}: {listing.status()}", level or messages.INFO)
+        self.message_user(
+            request, f"Tool server {server.name}: {listing.status()}", level or messages.INFO
+        )
 
     def get_urls(self):
         view = self.admin_site.admin_view

@@ -185,6 +185,7 @@ async def test_a_server_is_only_for_its_users_and_groups(mcp_server, alice, bob,
     assert (await tools_of(bob.id)).tools == {}
 
 
+@pytest.mark.timeout(30)  # its own call timeout is 60 s: the start must not wait for it
 async def test_a_slow_server_never_holds_up_the_session_start(mcp_server, alice, settings):
     """A server that accepts the connection and never answers: left out, the others kept."""
     silent = socket.create_server(("127.0.0.1", 0))
@@ -204,7 +205,8 @@ async def test_a_slow_server_never_holds_up_the_session_start(mcp_server, alice,
     try:
         settings.PASTRA_MCP_LIST_TIMEOUT_SECONDS = 0.5
         port = silent.getsockname()[1]
-        await asyncio.to_thread(server_row, f"http://127.0.0.1:{port}/mcp", name="slow")
+        url = f"http://127.0.0.1:{port}/mcp"
+        await asyncio.to_thread(server_row, url, name="slow", timeout_seconds=60)
         await asyncio.to_thread(server_row, mcp_server.url, secret="s3cret")
         found = await tools_of(alice.id)
         assert found.unavailable == ("slow",)
