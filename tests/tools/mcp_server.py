@@ -2,7 +2,8 @@
 
 Run as `python tests/tools/mcp_server.py PORT [TOKEN]`: Streamable HTTP on 127.0.0.1:PORT at
 `/mcp`. With TOKEN, a request without `Authorization: Bearer TOKEN` is answered 401.
-`POST /control/add-tool` adds a tool `shout` at run time (the tool list changes).
+`POST /control/add-tool` adds a tool `shout` at run time (the tool list changes). Host headers
+`127.0.0.1:PORT` and `mcp.test:PORT` pass the SDK's DNS-rebinding check.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
@@ -86,7 +88,12 @@ def main() -> None:
     import uvicorn
 
     port = int(sys.argv[1])
-    app = server.streamable_http_app(stateless_http=True, json_response=True, host="127.0.0.1")
+    # The SDK's DNS-rebinding check, with the name the pinning test gives this server.
+    hosts = [f"127.0.0.1:{port}", f"mcp.test:{port}"]
+    security = TransportSecuritySettings(allowed_hosts=hosts, allowed_origins=[])
+    app = server.streamable_http_app(
+        stateless_http=True, json_response=True, host="127.0.0.1", transport_security=security
+    )
     if len(sys.argv) > 2:
         app = BearerOnly(app, sys.argv[2])
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")

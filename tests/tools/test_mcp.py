@@ -220,3 +220,16 @@ async def test_a_slow_server_never_holds_up_the_session_start(mcp_server, alice,
         for conn in held:
             conn.close()
         silent.close()
+
+
+async def test_the_connection_goes_to_the_address_the_guard_checked(mcp_server, alice, resolver):
+    """The name is resolved once, by the SSRF guard, and every request goes to that address
+    (DNS rebinding cannot move it): mcp.test exists only in the test's resolver."""
+    resolver["mcp.test"] = ["127.0.0.1"]
+    url = mcp_server.url.replace("127.0.0.1", "mcp.test")
+    await asyncio.to_thread(server_row, url, secret="s3cret")
+    found = await tools_of(alice.id)
+    assert found.unavailable == ()
+    result = await call(found, "demo__add", {"a": 1, "b": 1})
+    assert result.response == {"result": 2}
+    assert resolver.lookups == ["mcp.test", "mcp.test"]  # the listing's check, the call's
