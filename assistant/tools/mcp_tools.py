@@ -255,9 +255,13 @@ async def for_user(user_id: int) -> SessionTools:
     for config, outcome in zip(configs, outcomes, strict=True):
         if isinstance(outcome, asyncio.CancelledError):
             raise outcome
-        if isinstance(outcome, BaseException):
-            if not isinstance(outcome, TimeoutError):
-                logger.error("mcp server %s: %r", config.endpoint.name, outcome)
+        if isinstance(outcome, TimeoutError):
+            late = (
+                f"The {config.endpoint.name} tool server did not list its tools within {wait:g} s."
+            )
+            outcome = Listing(error=late)
+        elif isinstance(outcome, BaseException):
+            logger.error("mcp server %s: %r", config.endpoint.name, outcome)
             unavailable.append(config.endpoint.name)
             continue
         if outcome.status() != _saved_status.get(config.id, config.status):

@@ -214,6 +214,8 @@ async def test_a_slow_server_never_holds_up_the_session_start(mcp_server, alice,
         found = await tools_of(alice.id)
         assert found.unavailable == ("slow",)
         assert "demo__add" in found.tools
+        slow = await MCPServer.objects.aget(name="slow")
+        assert slow.status == "The slow tool server did not list its tools within 0.5 s."
     finally:
         stop.set()
         thread.join(2)
@@ -233,3 +235,13 @@ async def test_the_connection_goes_to_the_address_the_guard_checked(mcp_server, 
     result = await call(found, "demo__add", {"a": 1, "b": 1})
     assert result.response == {"result": 2}
     assert resolver.lookups == ["mcp.test", "mcp.test"]  # the listing's check, the call's
+
+
+async def test_a_running_call_is_cancelled_at_once(demo, alice):
+    """Barge-in cancels the task: the MCP call stops with it, nothing is answered."""
+    found = await tools_of(alice.id)
+    task = asyncio.ensure_future(call(found, "demo__sleep", {"seconds": 30}))
+    await asyncio.sleep(0.5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 5)

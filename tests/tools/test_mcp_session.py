@@ -11,11 +11,19 @@ import pytest
 from assistant.models import ConversationEvent, MCPServer
 from assistant.tools import mcp_secret
 from tests.live.conftest import (  # noqa: F401 (fixtures)
+    MODEL,
     _close_thread_connections,
+    alice_token,
     emulator,
+    gemini_client,
+    gemini_recv,
+    gemini_until,
     live_settings,
+    make_token,
     receive_until,
+    said,
     start_emulator,
+    turn_complete,
     web_client,
     web_turn,
 )
@@ -90,4 +98,19 @@ async def test_calculate_runs_on_the_server_and_shows_code_cards(alice, emulator
     (result,) = got.of("code.result")
     assert (code["language"], code["code"]) == ("calculate", "5 km to miles")
     assert (result["outcome"], result["output"]) == ("OUTCOME_OK", "3.10685596119 miles")
+    await comm.disconnect()
+
+
+async def test_a_gemini_client_gets_the_server_run_mcp_tool_too(alice_token, emulator, servers):  # noqa: F811
+    comm = gemini_client(alice_token)
+    connected, _ = await comm.connect()
+    assert connected
+    setup = {"model": f"models/{MODEL}", "outputAudioTranscription": {}}
+    await comm.send_json_to({"setup": setup})
+    assert await gemini_recv(comm) == {"setupComplete": {}}
+    await comm.send_json_to({"realtimeInput": {"text": 'call demo__add {"a": 1, "b": 2}'}})
+    calling = await gemini_until(comm, turn_complete)
+    result = await gemini_until(comm, turn_complete)
+    assert all("toolCall" not in m for m in calling + result)  # the server's call, not the client's
+    assert said(result) == 'demo__add returned {"result":3}'
     await comm.disconnect()
