@@ -96,7 +96,7 @@ def main() -> None:
     )
     if len(sys.argv) > 2:
         app = BearerOnly(app, sys.argv[2])
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1)
 
 
 if __name__ == "__main__":
