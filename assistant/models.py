@@ -6,6 +6,7 @@ import uuid
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
@@ -326,6 +327,18 @@ class MCPServer(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        """Two servers whose names reduce alike would give their tools the same names."""
+        from assistant.tools.mcp_schema import server_part
+
+        try:
+            part = server_part(self.name).lower()
+        except ValueError as exc:
+            raise ValidationError({"name": str(exc)}) from None
+        others = MCPServer.objects.exclude(pk=self.pk).values_list("name", flat=True)
+        if any(server_part(other).lower() == part for other in others):
+            raise ValidationError({"name": "Another server's tools would have the same names."})
 
     def enabled_tool_names(self) -> frozenset[str] | None:
         """The tools staff enabled by name; None: every listed tool."""

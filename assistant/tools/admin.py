@@ -20,7 +20,6 @@ from django.utils.html import format_html, format_html_join
 
 from assistant.models import MCPServer
 from assistant.tools import mcp_secret, mcp_tools, registry, ssrf, stats
-from assistant.tools.mcp_schema import server_part
 
 
 class MCPServerForm(forms.ModelForm):
@@ -63,15 +62,6 @@ class MCPServerForm(forms.ModelForm):
             except ssrf.UnsafeURLError as exc:
                 hint = "" if allow else " Tick “Allow private” if staff run it on such a network."
                 self.add_error("url", f"Refused: {exc}.{hint}")
-        if data.get("name"):
-            try:
-                part = server_part(data["name"])
-            except ValueError as exc:
-                self.add_error("name", str(exc))
-            else:
-                others = MCPServer.objects.exclude(pk=self.instance.pk)
-                if any(server_part(o.name).lower() == part.lower() for o in others):
-                    self.add_error("name", "Another server's tools would have the same names.")
         return data
 
     def save(self, commit=True):

@@ -61,6 +61,14 @@ def test_the_command_refuses_a_loopback_url_without_allow_private(mcp_server, se
         add_server("meta", "http://169.254.169.254/mcp", "--allow-private")  # resolves nothing
 
 
+def test_two_servers_whose_tools_would_share_names_are_refused(mcp_server, secret_file):
+    add_server("my-files", mcp_server.url, "--secret-file", secret_file, "--allow-private")
+    with pytest.raises(CommandError, match="Another server's tools would have the same names"):
+        add_server("my_files", mcp_server.url, "--secret-file", secret_file, "--allow-private")
+    with pytest.raises(CommandError, match="must start with a letter"):
+        add_server("9lives", mcp_server.url, "--allow-private")
+
+
 def test_the_command_says_when_the_server_cannot_be_listed(mcp_server):
     with pytest.raises(CommandError, match="demo is registered, but The demo tool server refused"):
         add_server("demo", mcp_server.url, "--allow-private")  # no secret: 401
