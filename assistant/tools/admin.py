@@ -52,6 +52,11 @@ class MCPServerForm(forms.ModelForm):
             "allow_private",
             "enabled",
         ]
+        widgets = {"tools": forms.TextInput(attrs={"size": 60})}
+        help_texts = {
+            "users": "Who gets its tools; leave users and groups empty for every user.",
+            "groups": "Members of these groups get its tools too.",
+        }
 
     def clean(self):
         data = super().clean()
