@@ -20,7 +20,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
@@ -44,7 +44,7 @@ MAX_RESULT_CHARS = 8000
 class Endpoint:
     name: str  # the server's name, for messages and logs
     url: str
-    secret: str = ""  # bearer token; "" for none
+    secret: str = field(default="", repr=False)  # bearer token; "" for none; never shown
     timeout: float = 8.0
     allow_private: bool = False
 

@@ -159,6 +159,12 @@ async def test_a_loopback_url_is_refused_without_allow_private(mcp_server, alice
     )
 
 
+async def test_the_secret_is_never_shown(demo, alice):
+    found = await tools_of(alice.id)
+    assert "s3cret" not in repr(found)
+    assert "s3cret" not in repr(await asyncio.to_thread(mcp_tools.config_of, demo))
+
+
 async def test_a_wrong_secret_is_refused_credentials(mcp_server, alice):
     await asyncio.to_thread(server_row, mcp_server.url, secret="not it")
     found = await tools_of(alice.id)
