@@ -1,7 +1,7 @@
 """Staff review: conversations (read-only, exportable, live sessions can be ended), users with
 their quota overrides and today's live time (their live sessions can be ended), the daily
-usage ledger (read-only), and access and ephemeral tokens (read-only, revocable; the hash is
-never shown)."""
+usage ledger (read-only), access and ephemeral tokens (read-only, revocable; the hash is
+never shown), and the MCP tool servers with the tool registry (assistant/tools/admin.py)."""
 
 import csv
 import json
@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 
 from assistant import control, live_view, selectors, services
 from assistant.models import AccessToken, Conversation, DailyUsage, EphemeralToken, User
+from assistant.tools import admin as tools_admin
 
 logger = logging.getLogger(__name__)
 
@@ -460,3 +461,6 @@ class EphemeralTokenAdmin(ReadOnlyAdmin):
                     logger.warning("conv=%s revoke: not signalled", conversation_id, exc_info=True)
         noun = "token" if revoked == 1 else "tokens"
         self.message_user(request, f"Revoked {revoked} {noun}.", messages.SUCCESS)
+
+
+tools_admin.register(admin.site)

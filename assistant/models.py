@@ -1,11 +1,13 @@
 """Users, conversation records with their ordered event log, personal access tokens, the
-ephemeral tokens minted with them, the leases of open live sessions and the daily usage
-ledger the quotas are charged to."""
+ephemeral tokens minted with them, the leases of open live sessions, the daily usage
+ledger the quotas are charged to, and the MCP tool servers staff add."""
 
 import uuid
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 
@@ -271,3 +273,74 @@ class DailyUsage(models.Model):
 
     def __str__(self):
         return f"{self.user_id} on {self.day}: {self.seconds:.0f} s"
+
+
+class MCPServer(models.Model):
+    """A staff-configured MCP tool server (Streamable HTTP): its tools join the sessions of the
+    users it is enabled for, as `<name>__<tool>` (assistant/tools/mcp_tools.py). The secret is
+    stored sealed (assistant/tools/mcp_secret.py) or named as a file, never in clear."""
+
+    name = models.CharField(
+        max_length=24,
+        unique=True,
+        validators=[
+            RegexValidator(
+                r"^[A-Za-z][A-Za-z0-9_-]*$",
+                "Start with a letter; then letters, digits, - and _ only.",
+            )
+        ],
+        help_text="The model sees its tools as NAME__TOOL.",
+    )
+    url = models.URLField(
+        "URL", max_length=500, help_text="The Streamable HTTP endpoint, e.g. https://host/mcp."
+    )
+    secret_sealed = models.TextField(blank=True, editable=False)
+    secret_file = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="A file on the server holding the bearer secret (wins over a stored one).",
+    )
+    tools = models.TextField(
+        blank=True, help_text="Comma-separated tool names to enable; empty = every listed tool."
+    )
+    users = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    groups = models.ManyToManyField("auth.Group", blank=True, related_name="+")
+    timeout_seconds = models.FloatField(
+        default=8.0,
+        validators=[MinValueValidator(0.5), MaxValueValidator(60.0)],
+        help_text="Time limit of one call.",
+    )
+    allow_private = models.BooleanField(
+        default=False,
+        help_text="Allow a loopback, private or link-local address (refused otherwise).",
+    )
+    enabled = models.BooleanField(default=True)
+    listed_tools = models.JSONField(default=list, blank=True, editable=False)
+    status = models.TextField(blank=True, editable=False)
+    checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "MCP tool server"
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        """Two servers whose names reduce alike would give their tools the same names."""
+        from assistant.tools.mcp_schema import server_part
+
+        try:
+            part = server_part(self.name).lower()
+        except ValueError as exc:
+            raise ValidationError({"name": str(exc)}) from None
+        others = MCPServer.objects.exclude(pk=self.pk).values_list("name", flat=True)
+        if any(server_part(other).lower() == part for other in others):
+            raise ValidationError({"name": "Another server's tools would have the same names."})
+
+    def enabled_tool_names(self) -> frozenset[str] | None:
+        """The tools staff enabled by name; None: every listed tool."""
+        names = frozenset(n.strip() for n in self.tools.split(",") if n.strip())
+        return names or None

@@ -230,8 +230,22 @@ def grounding_metadata(query: str, answer: str) -> dict[str, Any]:
 
 # --- reply text ---------------------------------------------------------------------------
 def returned_text(name: str, response: dict[str, Any]) -> str:
+    """The spoken reply to a function response: `NAME returned <compact JSON>`, or, when the
+    response reports an error (an `error` key, as Google's FunctionResponse reference puts
+    it), `NAME failed: <the error as a sentence>`, as a model would say it."""
     result = response.get("response")
+    if isinstance(result, dict) and result.get("error") not in (None, "", False):
+        return f"{name} failed: {_error_sentence(result['error'])}"
     return f"{name} returned {compact_json({} if result is None else result)}"
+
+
+def _error_sentence(error: Any) -> str:
+    if isinstance(error, dict):
+        error = error.get("message") or compact_json(error)
+    text = " ".join(str(error).split())[:300] or "an error"
+    if text.split(" ", 1)[0].isalpha():  # a word, not a name such as get_weather
+        text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?" else text + "."
 
 
 def split_words(text: str, pieces: int) -> list[str]:

@@ -304,7 +304,8 @@ PASTRA_SESSION_IDLE_SECONDS = env_int("PASTRA_SESSION_IDLE_SECONDS", 300, minimu
 
 # --- Tools -----------------------------------------------------------------------------------
 
-PASTRA_TOOLS = env_list("PASTRA_TOOLS", "get_weather,web_search")
+# get_stock_price is declared only with a key; calculate only where the model has no code execution.
+PASTRA_TOOLS = env_list("PASTRA_TOOLS", "get_weather,web_search,get_stock_price,calculate")
 # Google-run tools the deployment offers: each is added to every session whose model supports
 # it (assistant/live/gemini/models.py) and may be asked for by Gemini-path clients; others
 # are refused by name. Search grounding is on by default (the tutorial used it for news).
@@ -322,6 +323,12 @@ PASTRA_WEATHER_FORECAST_URL = env_str(
 PASTRA_SEARCH_BACKEND = env_str("PASTRA_SEARCH_BACKEND", "wikipedia")
 PASTRA_SEARCH_URL = env_str("PASTRA_SEARCH_URL")
 PASTRA_SEARCH_API_KEY = env_secret("PASTRA_SEARCH_API_KEY")
+PASTRA_STOCK_API_KEY = env_secret("PASTRA_STOCK_API_KEY")
+PASTRA_STOCK_URL = env_str("PASTRA_STOCK_URL", "https://finnhub.io/api/v1/quote")
+# MCP tool servers (staff add them in /admin/): how long a session start waits for a server's
+# tool list when it is not cached, and how long a listing is cached (docs/tools.md).
+PASTRA_MCP_LIST_TIMEOUT_SECONDS = env_float("PASTRA_MCP_LIST_TIMEOUT_SECONDS", 2.0, minimum=0.1)
+PASTRA_MCP_CACHE_SECONDS = env_int("PASTRA_MCP_CACHE_SECONDS", 60, minimum=1)
 
 # --- Operations ------------------------------------------------------------------------------
 

@@ -36,6 +36,8 @@ class ClientSink(Protocol):
 
     def features_unavailable(self, features: list[str]) -> None: ...
 
+    def tools_unavailable(self, servers: list[str]) -> None: ...
+
 
 @dataclass(frozen=True)
 class SessionSpec:
@@ -95,3 +97,6 @@ class Adapter:
 
     def features_unavailable(self, features: list[str]) -> None:
         pass
+
+    def tools_unavailable(self, servers: list[str]) -> None:
+        """MCP tool servers whose tools this session goes without (down, slow, refusing)."""

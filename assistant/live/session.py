@@ -28,15 +28,13 @@ from assistant.live.errors import EndKind, SessionEnd
 from assistant.live.gemini import client as wire_client
 from assistant.live.gemini import setup as policy
 from assistant.live.gemini import wire
-from assistant.live.gemini.models import capabilities
 from assistant.live.housekeeper import Housekeeper
 from assistant.live.inbound import Inbound
 from assistant.live.limits import Limiter
 from assistant.live.link import UpstreamLink
 from assistant.live.recorder import Recorder
 from assistant.live.tasks import OUTPUT, WORKERS, SessionTasks
-from assistant.live.tool_calls import ToolCalls
-from assistant.tools import registry
+from assistant.live.tool_calls import ToolCalls, server_tools
 from pastra_site import logs
 
 logger = logging.getLogger(__name__)
@@ -79,7 +77,7 @@ class LiveSession:
         self.inbound = Inbound(self)
         policy.check_fields(spec.setup, model=spec.model)
         self.setup_tools = policy.merge_tools(
-            registry.gemini_tools(), spec.setup.body.get("tools") or [], model=spec.model
+            server_tools(spec.model), spec.setup.body.get("tools") or [], model=spec.model
         )
         self.link = UpstreamLink(
             uplink=self.uplink,
@@ -93,11 +91,11 @@ class LiveSession:
         self.tools = ToolCalls(
             client_functions=self.setup_tools.client_functions,
             recorder=self.recorder,
-            notify=sink.tool_activity,
+            sink=sink,
             answer=self.uplink.put_control,
             spawn=self.tasks.spawn,
             generation=lambda: self.link.generation,
-            scheduling=capabilities(spec.model).server_result_scheduling,
+            spec=spec,
         )
         self.housekeeper = Housekeeper(self)
         self._on_started = on_started
@@ -180,6 +178,8 @@ class LiveSession:
             ephemeral_token_id=spec.ephemeral_token_id,
             access_token_id=spec.access_token_id,
         )
+        if merged := await self.tools.load_mcp():  # the user's MCP tools (tools/mcp_tools.py)
+            self.setup_tools = merged
         self.conversation_id = grant.conversation_id
         self.lease_id = grant.lease_id
         self.tasks.owner = f"conv={grant.conversation_id}"
@@ -349,7 +349,7 @@ class LiveSession:
         update, client_functions = policy.context_update(
             body,
             base_instruction=settings.PASTRA_SYSTEM_INSTRUCTION,
-            server=registry.gemini_tools(),
+            server=server_tools(self.spec.model, self.tools.extra.values()),
             model=self.spec.model,
         )
         if client_functions is not None:

@@ -2,7 +2,8 @@
 calls run as tasks (one per call, concurrently) and each `toolCall`'s server half is answered
 upstream in one `toolResponse` (NON_BLOCKING ones each on their own, with `scheduling`);
 cancellation; every call answered exactly once, and recorded with its result (or as
-cancelled).
+cancelled). Which server functions a session declares (`server_tools`: calculate only where
+the model has no code execution; the user's MCP tools, loaded at start by `load_mcp`).
 
 Routing decisions are returned (`Routing`), never written into the message: the adapter gets
 the immutable view and the routing side by side.
@@ -13,14 +14,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from django.conf import settings
 
 from assistant import metrics
+from assistant.live.gemini import setup as policy
 from assistant.live.gemini.errors import invalid
+from assistant.live.gemini.models import CODE_EXECUTION, capabilities
 from assistant.live.gemini.wire import dumps
 from assistant.live.recorder import Recorder
-from assistant.tools import registry
+from assistant.tools import mcp_tools, registry
+from assistant.tools.base import Tool
+
+if TYPE_CHECKING:
+    from assistant.live.contract import ClientSink, SessionSpec
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +42,14 @@ class Routing(NamedTuple):
 
 
 NO_ROUTING = Routing()
+
+
+def server_tools(model: str, extra: Iterable[Tool] = ()) -> list[dict]:
+    """The server's entries for setup.tools on this model: the built-in functions (calculate
+    stands in for code execution where the model has none, assistant/tools/calculate.py),
+    then `extra` (the user's MCP tools), then the Google-run tools the deployment offers."""
+    runs_code = CODE_EXECUTION in capabilities(model).tools
+    return registry.gemini_tools(extra, code_execution=runs_code and settings.PASTRA_CODE_EXECUTION)
 
 
 class _Call:
@@ -59,33 +76,51 @@ class _Batch:
 
 
 class ToolCalls:
-    """`notify(**event)` tells the client about server calls (the adapter's tool_activity);
+    """`sink.tool_activity(**event)` tells the client about server calls;
     `answer(payload, call_generation=…)` queues a toolResponse upstream (the uplink's
     `put_control`); `spawn(coro, role)` starts a task in the session's task group;
-    `generation()` is the current upstream connection."""
+    `generation()` is the current upstream connection; `spec` the session's."""
 
     def __init__(
         self,
         *,
         client_functions: set[str],
         recorder: Recorder,
-        notify: Callable[..., None],
+        sink: ClientSink,
         answer: Callable[..., None],
         spawn: Callable[..., asyncio.Task],
         generation: Callable[[], int],
-        scheduling: str | None = None,
+        spec: SessionSpec,
     ) -> None:
         self.client_functions = client_functions
         # NON_BLOCKING server functions (the model's table says so): each result goes up on
         # its own as soon as it is ready, with this `scheduling`, instead of with its batch.
-        self._scheduling = scheduling
+        self._scheduling = capabilities(spec.model).server_result_scheduling
+        self._spec = spec
+        self._sink = sink
         self._recorder = recorder
-        self._notify = notify
+        self._notify = sink.tool_activity
         self._answer = answer
         self._spawn = spawn
         self._generation = generation
         self._calls: dict[str, _Call] = {}
         self._tasks: dict[str, asyncio.Task] = {}
+        self.extra: dict = {}  # the session's MCP tools by name (assistant/tools/mcp_tools.py)
+
+    async def load_mcp(self) -> policy.Tools | None:
+        """Add the user's MCP tools (never raises); tell the client which servers are left
+        out. Returns the session's new setup tools, or None when nothing was added."""
+        found = await mcp_tools.for_user(self._spec.user_id)
+        if found.unavailable:
+            self._sink.tools_unavailable(list(found.unavailable))
+        if not found.tools:
+            return None
+        self.extra = found.tools
+        asked = self._spec.setup.body.get("tools") or []
+        tools = server_tools(self._spec.model, found.tools.values())
+        merged = policy.merge_tools(tools, asked, model=self._spec.model)
+        self.client_functions = merged.client_functions
+        return merged
 
     def pending(self) -> bool:
         """A call of the current upstream connection still waits for its answer."""
@@ -128,7 +163,7 @@ class ToolCalls:
 
     async def _run(self, call_id: str, name: str, args: Any, batch: _Batch) -> None:
         try:
-            result = await registry.run(call_id=call_id, name=name, args=args)
+            result = await registry.run(call_id=call_id, name=name, args=args, extra=self.extra)
         finally:
             self._tasks.pop(call_id, None)
         metrics.TOOL_CALLS.labels(name, "ok" if result.ok else "error").inc()
@@ -140,6 +175,11 @@ class ToolCalls:
             ok=result.ok,
             duration_ms=result.duration_ms,
         )
+        # A failure carries `message`, one plain sentence for the tool card; `card`, a
+        # calculation to show like code execution.
+        shown = {"message": result.message()} if not result.ok else {}
+        if result.card:
+            shown["card"] = result.card
         self._notify(
             phase="finished",
             id=call_id,
@@ -148,6 +188,7 @@ class ToolCalls:
             ok=result.ok,
             duration_ms=result.duration_ms,
             summary=result.summary(),
+            **shown,
         )
         self._calls.pop(call_id, None)
         response = {"id": call_id, "name": name, "response": result.response}

@@ -9,11 +9,17 @@ search backend with its URL or key); a disabled tool is never declared to the mo
 `Tool.bind(args)` checks the model's arguments against the declared schema before the handler
 runs, so a missing, unknown or mistyped argument becomes a `ToolError` the model can correct,
 never a `TypeError` from the call.
+
+A tool from an MCP server (`mcp_tools.py`) is a `Tool` too, with `source` naming its server
+and its own `timeout_seconds`; it exists only in the sessions of the users it is enabled for.
+`ToolResult.message()` is a failed call's error as one plain sentence for a person (the
+web UI's tool card), never raw JSON.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -61,11 +67,34 @@ class ToolResult:
     response: dict
     ok: bool
     duration_ms: int
+    card: dict | None = None  # {"language", "code", "output"}: shown like code execution
+
+    def message(self) -> str:
+        """A failed call's error as one plain sentence a person can read ("" when it worked):
+        the ToolError's message, first letter up, one line, ending in a full stop."""
+        if self.ok or not isinstance(self.response, dict):
+            return ""
+        return sentence(str(self.response.get("error") or "the tool failed"))
 
     def summary(self, limit: int = 160) -> str:
         """A short one-line rendering of `response` for UI activity lines and records."""
         text = json.dumps(self.response, ensure_ascii=False, separators=(",", ":"), default=str)
         return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def sentence(text: str, limit: int = 200) -> str:
+    """`text` as one short sentence: control characters and runs of blanks folded, a capital
+    first (unless it starts with a name such as get_weather), a full stop at the end."""
+    text = re.sub(r"\s+", " ", re.sub(r"[\x00-\x1f\x7f]", " ", text)).strip()
+    if text == "internal error":
+        text = "something went wrong inside the tool"
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    if not text:
+        return ""
+    if text.split(" ", 1)[0].isalpha():  # a word, not a name such as get_weather
+        text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?…" else text + "."
 
 
 Handler = Callable[..., Awaitable[dict]]
@@ -91,8 +120,16 @@ class Tool:
     handler: Handler
     behavior: Behavior = Behavior.BLOCKING
     is_configured: Callable[[], bool] = field(default=_always)  # the tool's own settings check
+    source: str = ""  # "" for a built-in tool; an MCP tool's server name
+    timeout_seconds: float | None = None  # None: PASTRA_TOOL_TIMEOUT_SECONDS
+    # Declared only where the session's model has no code execution of its own (calculate).
+    without_code_execution: bool = False
+    # (kwargs, response) -> {"language", "code", "output"}: the UI shows the call as code.
+    code_card: Callable[[dict, dict], dict] | None = None
 
     def is_enabled(self) -> bool:
+        if self.source:  # an MCP tool: built only for the sessions it is enabled in
+            return True
         return listed_in_settings(self.name) and bool(self.is_configured())
 
     def declaration(self) -> dict:
@@ -101,12 +138,11 @@ class Tool:
         `behavior` is always explicit: models differ in their default (gemini-3.8-live
         treats an undeclared function as NON_BLOCKING).
         """
-        return {
-            "name": self.name,
-            "description": self.description,
-            "parameters": self.parameters,
-            "behavior": str(self.behavior),
-        }
+        declaration = {"name": self.name, "description": self.description}
+        if self.parameters:  # Gemini refuses an OBJECT with empty properties
+            declaration["parameters"] = self.parameters
+        declaration["behavior"] = str(self.behavior)
+        return declaration
 
     def bind(self, args: Any) -> dict:
         """Validate the model's `args` against `parameters`; return handler kwargs."""

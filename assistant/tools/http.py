@@ -92,7 +92,7 @@ async def get_json(
         raise ToolError(f"{service} did not answer in time", retryable=True) from None
     except httpx.HTTPError as exc:
         logger.warning("http request to %s failed: %s", target.host, type(exc).__name__)
-        raise ToolError(f"could not reach {service}", retryable=True) from None
+        raise ToolError(f"{service} could not be reached", retryable=True) from None
 
     if resp.is_redirect:
         raise ToolError(f"{service} answered with a redirect, which is not followed")

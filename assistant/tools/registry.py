@@ -2,6 +2,9 @@
 
 `TOOLS` is an explicit dict: no import-time self-registration, no entry points. To add a tool,
 write a module exporting `TOOL = Tool(...)` and add it to the tuple below (docs/tools.md).
+A session adds the tools of the MCP servers enabled for its user (`mcp_tools.py`) as `extra`:
+they are declared and run like the built-in ones, under their own server's timeout.
+`calculate` is declared only where the session's model has no code execution of its own.
 
 Behaviour: a tool's own `behavior` (BLOCKING for `get_weather` and `web_search`, quick lookups
 whose answer *is* the reply) is what a model Pastra does not know gets, since BLOCKING works on
@@ -27,26 +30,36 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Iterable, Mapping
 
 from django.conf import settings
 
-from assistant.tools import search, weather
+from assistant.tools import calculate, search, stock, weather
 from assistant.tools.base import Tool, ToolError, ToolResult, error_response
 
 logger = logging.getLogger(__name__)
 
-TOOLS: dict[str, Tool] = {tool.name: tool for tool in (weather.TOOL, search.TOOL)}
+TOOLS: dict[str, Tool] = {
+    tool.name: tool for tool in (weather.TOOL, search.TOOL, stock.TOOL, calculate.TOOL)
+}
 
 
-def enabled_tools() -> list[Tool]:
-    return [tool for tool in TOOLS.values() if tool.is_enabled()]
+def enabled_tools(extra: Iterable[Tool] = (), *, code_execution: bool = False) -> list[Tool]:
+    """The built-in tools that are on, then `extra`; `code_execution`: the session's model runs
+    code itself, so the tools standing in for it are left out."""
+    tools = [tool for tool in TOOLS.values() if tool.is_enabled()]
+    if code_execution:
+        tools = [tool for tool in tools if not tool.without_code_execution]
+    return tools + [tool for tool in extra if tool.name not in TOOLS]
 
 
-def function_declarations() -> list[dict]:
-    return [tool.declaration() for tool in enabled_tools()]
+def function_declarations(
+    extra: Iterable[Tool] = (), *, code_execution: bool = False
+) -> list[dict]:
+    return [tool.declaration() for tool in enabled_tools(extra, code_execution=code_execution)]
 
 
-def gemini_tools() -> list[dict]:
+def gemini_tools(extra: Iterable[Tool] = (), *, code_execution: bool = False) -> list[dict]:
     """Entries for Gemini `setup.tools`.
 
     `[{"functionDeclarations": [...]}]` for the enabled server functions (omitted when there
@@ -57,7 +70,7 @@ def gemini_tools() -> list[dict]:
     `codeExecutionResult`, `groundingMetadata`) arrive in `serverContent` for the bridge.
     """
     entries: list[dict] = []
-    declarations = function_declarations()
+    declarations = function_declarations(extra, code_execution=code_execution)
     if declarations:
         entries.append({"functionDeclarations": declarations})
     if getattr(settings, "PASTRA_CODE_EXECUTION", False):
@@ -69,17 +82,23 @@ def gemini_tools() -> list[dict]:
     return entries
 
 
-def server_function_names() -> frozenset[str]:
+def server_function_names(extra: Iterable[Tool] = ()) -> frozenset[str]:
     """Names of the enabled functions this server executes (the bridge answers these)."""
-    return frozenset(tool.name for tool in enabled_tools())
+    return frozenset(tool.name for tool in enabled_tools(extra))
 
 
-async def run(*, call_id: str, name: str, args: dict | None) -> ToolResult:
-    """Execute one function call and return its result; never raises but CancelledError."""
+async def run(
+    *, call_id: str, name: str, args: dict | None, extra: Mapping[str, Tool] | None = None
+) -> ToolResult:
+    """Execute one function call and return its result; never raises but CancelledError.
+    `extra`: the session's MCP tools by name."""
     started = time.monotonic()
-    timeout = float(settings.PASTRA_TOOL_TIMEOUT_SECONDS)
-    tool = TOOLS.get(name) if isinstance(name, str) else None
+    tool = None
+    if isinstance(name, str):
+        tool = TOOLS.get(name) or (extra or {}).get(name)
+    timeout = float((tool and tool.timeout_seconds) or settings.PASTRA_TOOL_TIMEOUT_SECONDS)
     ok = False
+    card = None
     try:
         if tool is None or not tool.is_enabled():
             raise ToolError(f"unknown tool: {str(name)[:64]}")
@@ -88,6 +107,8 @@ async def run(*, call_id: str, name: str, args: dict | None) -> ToolResult:
             response = await tool.handler(**kwargs)
         _check_response(response)
         ok = True
+        if tool.code_card is not None:
+            card = tool.code_card(kwargs, response)
     except ToolError as exc:
         response = error_response(str(exc) or "the tool failed", retryable=exc.retryable)
     except TimeoutError:
@@ -105,7 +126,12 @@ async def run(*, call_id: str, name: str, args: dict | None) -> ToolResult:
         "tool %s %s in %d ms (call %s)", name, "ok" if ok else "error", duration_ms, call_id
     )
     return ToolResult(
-        call_id=call_id, name=str(name), response=response, ok=ok, duration_ms=duration_ms
+        call_id=call_id,
+        name=str(name),
+        response=response,
+        ok=ok,
+        duration_ms=duration_ms,
+        card=card,
     )
 
 

@@ -17,6 +17,12 @@ What `check_url()` refuses (OWASP SSRF Prevention Cheat Sheet; perf-reliability-
 The name is resolved with `loop.getaddrinfo` and **every** returned address must pass; the
 caller then connects to the checked address (pinning, against DNS rebinding) and never
 follows redirects.
+
+MCP tool servers (`mcp_client.py`) pass through the same check: their URLs are staff-entered,
+but a tool server is reached on every call, so a loopback, private or link-local address
+(the metadata service included) is refused unless staff opted in for that server
+(`allow_private=True`: then only the scheme, credential and spelling checks apply, and the
+connection is still pinned to the addresses resolved here).
 """
 
 from __future__ import annotations
@@ -76,8 +82,10 @@ class CheckedURL:
         return self.url.copy_with(host=self.addresses[0])
 
 
-async def check_url(url: str) -> CheckedURL:
-    """Return the URL and its checked addresses, or raise `UnsafeURLError`."""
+async def check_url(url: str, *, allow_private: bool = False) -> CheckedURL:
+    """Return the URL and its checked addresses, or raise `UnsafeURLError`.
+
+    `allow_private`: the explicit opt-in for a staff-listed private or loopback server."""
     if not isinstance(url, str) or not url or len(url) > 2048:
         raise UnsafeURLError("that is not a usable URL")
     try:
@@ -91,7 +99,7 @@ async def check_url(url: str) -> CheckedURL:
     host = parsed.host.rstrip(".").lower()
     if not host:
         raise UnsafeURLError("that URL has no host")
-    if host in BLOCKED_NAMES or host.endswith(BLOCKED_SUFFIXES):
+    if not allow_private and (host in BLOCKED_NAMES or host.endswith(BLOCKED_SUFFIXES)):
         raise UnsafeURLError("that address is local and not allowed")
 
     literal = _ip_literal(host)
@@ -108,7 +116,7 @@ async def check_url(url: str) -> CheckedURL:
         addresses = [_parse_address(text) for text in resolved]
 
     for address in addresses:
-        if not is_public_address(address):
+        if not allow_private and not is_public_address(address):
             raise UnsafeURLError("that address is private or local and not allowed")
     unique = tuple(dict.fromkeys(str(a) for a in addresses))
     return CheckedURL(url=parsed, hostname=host, addresses=unique)

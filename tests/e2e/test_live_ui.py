@@ -277,7 +277,7 @@ class LiveUITests(PageHelpers, LiveBrowserTestCase):
         expect(error.locator("summary")).to_have_text("Error")
         expect(error.locator("pre")).to_be_visible()  # the outcome is shown, not folded away
         expect(card.locator("[data-detail='args'] pre")).to_be_hidden()
-        self.expect_reply(page, re.compile(r"get_weather returned .*place not found"))
+        self.expect_reply(page, "get_weather failed: Place not found: Atlantis.")
         self.assert_clean_console()
 
     def test_search_sources_show_in_the_transcript(self):

@@ -467,3 +467,25 @@ async def test_sdk_gemini_3_8_tools_as_google_documents_them(tls_emulator, tool,
             pass
     assert refused.value.code == 1008
     assert "Operation is not implemented, or supported, or enabled." in str(refused.value)
+
+
+async def test_an_error_response_is_said_as_a_sentence_not_as_raw_json(emulator, raw_client):
+    client = await raw_client(emulator)
+    await client.setup(
+        MODEL_25, tools=functions({"name": "lookup"}, WEATHER), outputAudioTranscription={}
+    )
+    await client.send({"realtimeInput": {"text": "What's the weather in Paris?"}})
+    call = the_call(await client.until(is_tool_call))
+    error = {
+        "status": "error",
+        "error": "the weather service could not be reached",
+        "retryable": True,
+    }
+    await client.send(response(call, error))
+    said = text_of(await client.turn())
+    assert said == "get_weather failed: The weather service could not be reached."
+    # An error object is read for its message; a result without `error` stays JSON.
+    await client.send({"realtimeInput": {"text": "What's the weather in Oslo?"}})
+    call = the_call(await client.until(is_tool_call))
+    await client.send(response(call, {"error": {"code": 503, "message": "Try later"}}))
+    assert text_of(await client.turn()) == "get_weather failed: Try later."

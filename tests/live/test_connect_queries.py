@@ -20,6 +20,7 @@ from django.utils import timezone
 from assistant import services
 from assistant.models import AccessToken, Conversation, SessionLease
 from assistant.routing import websocket_urlpatterns
+from assistant.tools import mcp_tools
 from tests.live.conftest import GEMINI_WS, MODEL, gemini_client, gemini_recv, receive_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -90,6 +91,10 @@ def settle_database_threads() -> None:
 @pytest.fixture
 def statements(monkeypatch):
     settle_database_threads()
+    # The MCP server table is read once per PASTRA_MCP_CACHE_SECONDS per process, not per
+    # connect: read it now, so the connects below show only their own statements.
+    mcp_tools.clear_cache()
+    mcp_tools.configs_for_user(0)
     seen = Statements()
     execute = CursorWrapper._execute_with_wrappers
     commit = BaseDatabaseWrapper.commit

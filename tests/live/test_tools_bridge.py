@@ -170,6 +170,13 @@ def failed(message: str, *, retryable: bool = False) -> dict:
     return {"status": "error", "error": message, "retryable": retryable}
 
 
+def said_failed(error: str, name: str = "get_weather") -> str:
+    """What the emulator says for an error response: a sentence, never the raw JSON."""
+    if error.split()[0].isalpha():  # a word, not a name such as get_weather
+        error = error[0].upper() + error[1:]
+    return f"{name} failed: {error}"
+
+
 def returned(reply: str, name: str = "get_weather") -> dict:
     prefix = f"{name} returned "
     assert reply.startswith(prefix), reply
@@ -275,10 +282,11 @@ async def test_timeout_becomes_an_error_the_model_says(
     ready = await start_web(comm)
     got = await web_tool_turn(comm, "weather in Paris")
     error = "get_weather did not finish in time (limit 0.3 seconds)"
-    assert returned(got.finals("model")[-1]) == failed(error, retryable=True)
+    assert got.finals("model")[-1] == said_failed(error) + "."
     started, finished = got.of("tool")
     assert (finished["phase"], finished["ok"]) == ("finished", False)
     assert error in finished["summary"]
+    assert finished["message"] == f"{error}."  # the tool card's plain sentence
     assert 300 <= finished["duration_ms"] < 3000
     assert abandoned.is_set()  # the slow request was not left running
     assert response_ids(upstream_sent) == [started["id"]]
@@ -328,18 +336,20 @@ async def test_provider_errors_become_errors_the_model_says(
     comm = web_client(alice)
     ready = await start_web(comm)
     got = await web_tool_turn(comm, f"weather in {place}")
-    answer = returned(got.finals("model")[-1])
-    assert set(answer) == {"status", "error", "retryable"}
-    assert answer["error"].startswith(error)
-    # An outage may pass; a place that does not exist will not (the model should not retry).
-    assert answer["retryable"] is (place != "Atlantis")
+    assert got.finals("model")[-1].startswith(said_failed(error))
     assert [(t["phase"], t.get("ok")) for t in got.of("tool")] == [
         ("started", None),
         ("finished", False),
     ]
+    assert got.of("tool")[-1]["message"].startswith(said_failed(error).split(": ", 1)[1])
     await comm.disconnect()
     _, (result,) = await tool_records(ready["conversation"])
-    assert (result.data["ok"], result.data["response"]) == (False, answer)
+    answer = result.data["response"]
+    assert set(answer) == {"status", "error", "retryable"}
+    assert answer["error"].startswith(error)
+    # An outage may pass; a place that does not exist will not (the model should not retry).
+    assert answer["retryable"] is (place != "Atlantis")
+    assert result.data["ok"] is False
 
 
 async def test_unknown_place_on_the_gemini_path(alice_token, fast_emulator, http_routes):
@@ -348,7 +358,7 @@ async def test_unknown_place_on_the_gemini_path(alice_token, fast_emulator, http
     await comm.send_json_to({"realtimeInput": {"text": "weather in Atlantis"}})
     calling, got = await gemini_tool_turn(comm)
     assert all("toolCall" not in m for m in calling + got)
-    assert returned(said(got)) == failed(
+    assert said(got) == said_failed(
         "place not found: Atlantis. Try a nearby town or add the country."
     )
     await comm.disconnect()

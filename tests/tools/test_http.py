@@ -56,7 +56,7 @@ async def test_network_failure_is_a_tool_error(http_routes):
 
     http_routes["GET", "api.test", "/down"] = refuse
 
-    with pytest.raises(ToolError, match="could not reach the test API") as caught:
+    with pytest.raises(ToolError, match="the test API could not be reached") as caught:
         await http.get_json("https://api.test/down", service="the test API")
     assert caught.value.retryable
 

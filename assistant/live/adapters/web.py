@@ -127,7 +127,12 @@ class WebAdapter(Adapter):
     def tool_activity(self, **event) -> None:
         if "args" in event:
             event["args"] = bp.short_args(event["args"])
+        card = event.pop("card", None)
         self.downlink.put(bp.event("tool", **event))
+        if card:  # a server-side calculation, shown with code execution's cards
+            put, code = self.downlink.put, str(card.get("code", ""))
+            put(bp.event("code", language=card.get("language", ""), code=code))
+            put(bp.event("code.result", outcome="OUTCOME_OK", output=str(card.get("output", ""))))
 
     def server_message(self, view: ServerView, routing: Routing) -> None:
         put, event = self.downlink.put, bp.event
@@ -186,6 +191,16 @@ class WebAdapter(Adapter):
         )
         self.downlink.put(
             bp.event("notice", code="features_unavailable", features=features, message=message)
+        )
+
+    def tools_unavailable(self, servers: list[str]) -> None:
+        names = ", ".join(servers)
+        message = (
+            f"Tools from {names} are not available right now: "
+            "the conversation goes on without them."
+        )
+        self.downlink.put(
+            bp.event("notice", code="tools_unavailable", servers=servers, message=message)
         )
 
     def turn_finished(self, summary: TurnSummary) -> None:
