@@ -13,6 +13,9 @@ export const Client = Object.freeze({
   TOOL_RESULT: "tool.result",
   PING: "ping",
   STOP: "stop",
+  INTERRUPT: "interrupt", // {played_ms, heard, by}: the person stopped the reply
+  ACTIVITY_START: "activity.start", // push-to-talk (start.activity "manual") pressed
+  ACTIVITY_END: "activity.end", // … released
 });
 
 export const Server = Object.freeze({

@@ -13,6 +13,7 @@ export class Transcript {
   #open = { user: null, model: null };
   #typed = []; // typed messages of the current turn, shown before the server confirms them
   #thinking = null; // the "Thinking…" line, while the model works on a reply
+  #lastModel = null; // the latest reply (it may still be playing after its turn ended)
   spokenReplies = true; // audio modality: the model's words are a transcript of its speech
 
   constructor(list, scroller = list.parentElement) {
@@ -85,9 +86,13 @@ export class Transcript {
     if (line) this.#append(line);
   }
 
-  onInterrupted() {
-    const item = this.#open.model;
-    if (!item || item.dataset.interrupted) return;
+  /** The reply was stopped: "(interrupted)", and its words cut to those heard (if known). */
+  onInterrupted(heard) {
+    const item = this.#open.model ?? this.#lastModel;
+    if (!item) return;
+    const body = item.querySelector(".bubble__text");
+    if (heard !== undefined) stickToBottom(this.#scroller, () => (body.textContent = heard && `${heard}…`));
+    if (item.dataset.interrupted) return;
     item.dataset.interrupted = "true";
     item.querySelector(".bubble__who").append(h("span", { class: "muted", text: " (interrupted)" }));
   }
@@ -108,13 +113,8 @@ export class Transcript {
     this.#append(codeCard(event));
   }
 
-  addCodeResult(event) {
-    this.#append(codeResultCard(event));
-  }
-
-  addGrounding(event) {
-    this.#append(groundingCard(event));
-  }
+  addCodeResult = (event) => this.#append(codeResultCard(event));
+  addGrounding = (event) => this.#append(groundingCard(event));
 
   addMarker(text, kind = "marker", error = false) {
     const marker = h("p", { class: error ? "marker marker--error" : "marker", text });
@@ -123,6 +123,7 @@ export class Transcript {
 
   #openBubble(role, spoken, late = role === "user") {
     const item = (this.#open[role] = this.#bubble(role, "", spoken));
+    if (role === "model") this.#lastModel = item;
     // Speech transcripts can arrive late: the user's words go before the reply they got.
     const reply = late ? this.#open.model : null;
     stickToBottom(this.#scroller, () => (reply ? reply.before(item) : this.#list.append(item)));

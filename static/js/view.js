@@ -87,7 +87,15 @@ export class TalkView {
     Object.assign(this.#ui.root.dataset, { playedMs, bufferedMs, underruns });
   }
 
-  flushed(ms) {
+  /** Playback stopped: flush() → the audio thread's ack (data-flush-ms), and the person's
+   * action → that ack (data-interrupt-ms), for tests and people reading the DOM. */
+  flushed({ ms, sinceMs }) {
     this.#ui.root.dataset.flushMs = String(Math.round(ms));
+    this.#ui.root.dataset.interruptMs = String(Math.round(sinceMs));
+  }
+
+  /** The player's output level (0..1), on the output meter. */
+  outputLevel(value) {
+    this.#ui.outputMeter?.style.setProperty("--level", value.toFixed(3));
   }
 }
