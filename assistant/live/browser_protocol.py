@@ -160,8 +160,10 @@ def _media_resolution(message: dict) -> str:
     return MEDIA_RESOLUTION_VALUES[value]
 
 
-def read_text(message: dict[str, Any]) -> str:
-    return _string(message, "text", limit=MAX_TEXT_CHARS, required=True)
+def read_text(message: dict[str, Any]) -> tuple[str, str]:
+    """(text, id) of a `text`: `id` (optional, the page's) is acknowledged with `received`."""
+    text = _string(message, "text", limit=MAX_TEXT_CHARS, required=True)
+    return text, _string(message, "id", limit=64)
 
 
 INTERRUPTED_BY = ("button", "text", "voice")

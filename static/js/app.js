@@ -6,6 +6,7 @@ import { bindLink } from "./link.js";
 import { LiveSocket, MAX_BUFFERED_BYTES } from "./live-socket.js";
 import { Client } from "./protocol.js";
 import { bindFloor } from "./ptt.js";
+import { retryWhenBack } from "./reconnect.js";
 import { PageState } from "./state.js";
 import { vadOptions } from "./vad.js";
 import { ToolActivity } from "./tools.js";
@@ -44,10 +45,11 @@ export class App {
     const tools = new ToolActivity(ui.toolsPanel);
     this.#conversation = bindConversation({ ...parts, view, player: this.#voice.player, tools, root: ui.root });
     const mediaActive = () => this.#voice.micActive || this.#vision.active;
-    bindLink({ ...parts, view, release: () => this.#release(), mediaActive });
+    const resend = (text, id) => this.connect() ?? socket.send({ type: Client.TEXT, text, id });
+    bindLink({ ...parts, view, release: () => this.#release(), mediaActive, resend });
     this.#vision.addEventListener("problem", ({ detail }) => view.notice(detail));
     this.#vision.quality(settings.values.resolution);
-    addEventListener("online", () => socket.retryNow());
+    retryWhenBack(socket, { probeUrl: config.healthUrl });
     const floor = { socket, state, view, voice: this.#voice, conversation: this.#conversation, vad };
     this.#ptt = bindFloor(ui.ptt, { ...floor, manual: (on) => this.#mode(on), connect: () => this.connect() });
     view.render("idle");
@@ -115,8 +117,7 @@ export class App {
     this.connect();
     this.#conversation.interrupt("text", since);
     this.#view.activity({ waiting: false });
-    this.#transcript.addTyped(message);
-    this.#socket.send({ type: Client.TEXT, text: message });
+    this.#transcript.addTyped(message, this.#socket.send({ type: Client.TEXT, text: message }).id);
     return true;
   }
 
@@ -148,9 +149,7 @@ export class App {
   }
 
   /** The first tap anywhere unlocks audio output (iOS plays nothing before a gesture). */
-  unlockAudio() {
-    this.#voice.unlock();
-  }
+  unlockAudio = () => this.#voice.unlock();
 
   newConversation() {
     this.stop();
@@ -168,6 +167,7 @@ export class App {
 
   #sendVideo(frame) {
     const socket = this.#socket;
-    return socket.isOpen && socket.bufferedAmount <= MAX_BUFFERED_BYTES / 4 && !socket.send({ type: Client.VIDEO, ...frame });
+    const ok = socket.isOpen && socket.bufferedAmount <= MAX_BUFFERED_BYTES / 4;
+    return ok && Boolean(socket.send({ type: Client.VIDEO, ...frame }));
   }
 }

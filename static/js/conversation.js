@@ -3,6 +3,7 @@
 // what the model and the person are doing (thinking, waiting, speaking) to the status line.
 import { Client, Server } from "./protocol.js";
 import { ReplyTracker } from "./reply.js";
+import { TOOL_FAILED } from "./tools.js";
 
 const REPLYING = Object.freeze({ thinking: false, waiting: false });
 
@@ -66,8 +67,16 @@ export function bindConversation({ socket, player, transcript, tools, state, vie
     if (working) transcript.thinking("Still working…");
     view.activity({ thinking: working, hearing: false });
   });
+  const chips = new Map(); // the transcript's line for each call, updated when it fails
   const tool = (event) => {
-    if ((event.phase ?? "started") === "started") transcript.addMarker(`Tool: ${event.name}`, "tool");
+    const phase = event.phase ?? "started";
+    if (phase === "started") chips.set(event.id, transcript.addMarker(`Tool: ${event.name}`, "tool"));
+    const chip = chips.get(event.id);
+    if (chip && phase === "finished" && event.ok === false) {
+      chip.dataset.status = "failed";
+      chip.firstChild.textContent = `Tool ${event.name} failed: ${event.message || TOOL_FAILED}`;
+      chip.firstChild.classList.add("marker--error");
+    }
     tools.onEvent(event);
   };
   on(Server.TOOL, tool);
@@ -75,7 +84,7 @@ export function bindConversation({ socket, player, transcript, tools, state, vie
     // The page declares no functions of its own; never leave the model waiting for one.
     const response = { error: `${event.name} cannot run in this page.` };
     tool({ ...event, phase: "started" });
-    tool({ ...event, phase: "finished", ok: false, response });
+    tool({ ...event, phase: "finished", ok: false, response, message: response.error });
     socket.send({ type: Client.TOOL_RESULT, id: event.id, name: event.name, response });
   });
   on(Server.CODE, (event) => transcript.addCode(event));

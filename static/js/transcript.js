@@ -21,14 +21,15 @@ export class Transcript {
     this.#scroller = scroller;
   }
 
+  typed = (id) => (id ? this.#list.querySelector(`[data-message-id="${CSS.escape(id)}"]`) : null);
   get isEmpty() {
     return !this.#list.firstElementChild;
   }
 
   /** A message the user typed: shown at once, confirmed by the turn's final user text. */
-  addTyped(text) {
+  addTyped(text, id = "") {
     const item = this.#bubble("user", text, false);
-    item.dataset.pending = "true";
+    Object.assign(item.dataset, { pending: "true", messageId: id });
     this.#typed.push(item);
     this.#append(item);
   }
@@ -118,7 +119,9 @@ export class Transcript {
 
   addMarker(text, kind = "marker", error = false) {
     const marker = h("p", { class: error ? "marker marker--error" : "marker", text });
-    this.#append(h("li", { class: "event", data: { kind } }, marker));
+    const item = h("li", { class: "event", data: { kind } }, marker);
+    this.#append(item);
+    return item;
   }
 
   #openBubble(role, spoken, late = role === "user") {

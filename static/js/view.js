@@ -65,7 +65,7 @@ export class TalkView {
     setLabel(talk, active ? "Stop" : "Talk");
     talk.classList.toggle("is-active", active);
     mute.disabled = !active;
-    setPressed(mute, this.#muted);
+    setPressed(mute, this.#muted, this.#muted ? "Unmute" : "Mute");
     if (!active || muted) this.level(0);
   }
 

@@ -78,7 +78,10 @@ class WebAdapter(Adapter):
         metrics.CONTROL_IN.inc()
         session.limiter.check_control(len(text))
         if kind == "text":
-            session.text(bp.read_text(message))
+            text, message_id = bp.read_text(message)
+            session.text(text)
+            if message_id:  # the page keeps it (to send again after a reconnect) until this
+                self.downlink.put(bp.event("received", id=message_id))
         elif kind == "mic.stopped":
             if not self._manual:  # audioStreamEnd is for automatic activity detection only
                 session.audio_stream_end()
