@@ -91,8 +91,11 @@ export class Transcript {
   onInterrupted(heard) {
     const item = this.#open.model ?? this.#lastModel;
     if (!item) return;
-    const body = item.querySelector(".bubble__text");
-    if (heard !== undefined) stickToBottom(this.#scroller, () => (body.textContent = heard && `${heard}…`));
+    if (heard !== undefined) {
+      const body = item.querySelector(".bubble__text");
+      stickToBottom(this.#scroller, () => (body.textContent = heard && `${heard}…`));
+      item.dataset.heard = heard;
+    }
     if (item.dataset.interrupted) return;
     item.dataset.interrupted = "true";
     item.querySelector(".bubble__who").append(h("span", { class: "muted", text: " (interrupted)" }));
@@ -110,10 +113,7 @@ export class Transcript {
   }
 
   /** A non-turn line: code, its output, sources (cards.js), tool use, a session marker. */
-  addCode(event) {
-    this.#append(codeCard(event));
-  }
-
+  addCode = (event) => this.#append(codeCard(event));
   addCodeResult = (event) => this.#append(codeResultCard(event));
   addGrounding = (event) => this.#append(groundingCard(event));
 
