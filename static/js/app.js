@@ -118,6 +118,7 @@ export class App {
     this.#conversation.interrupt("text", since);
     this.#view.activity({ waiting: false });
     this.#transcript.addTyped(message, this.#socket.send({ type: Client.TEXT, text: message }).id);
+    if (!this.#socket.isOpen) this.#view.holding(true);
     return true;
   }
 

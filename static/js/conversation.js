@@ -56,6 +56,13 @@ export function bindConversation({ socket, player, transcript, tools, state, vie
     transcript.onInterrupted(reply.heard(player.stats.playedMs));
     state.update({ replying: false });
   });
+  // A new connection: a turn the lost one left open never completes; the new one starts clean.
+  on("open", () => {
+    if (!reply.open && !cut) return;
+    cut = false;
+    reply.complete();
+    transcript.onTurnComplete();
+  });
   on(Server.TURN_COMPLETE, ({ status }) => {
     cut = false;
     reply.complete();

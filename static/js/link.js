@@ -25,6 +25,7 @@ export function bindLink({ socket, view, state, transcript, release, mediaActive
       if (!transcript.isEmpty) transcript.addMarker(context === "resumed" ? GOES_ON : NEW_SESSION);
     }
     if (["connecting", "ready", "reconnecting"].includes(link)) state.update({ link });
+    if (link === "ready") view.holding(false);
   });
   // A feature the deployment adds is unavailable with this model: say so, once, in place.
   on(Server.NOTICE, ({ message }) => {
@@ -42,8 +43,9 @@ export function bindLink({ socket, view, state, transcript, release, mediaActive
   });
   on("reconnecting", ({ message, pending }) => {
     dropped = true;
-    view.detail = pending ? `${message} Your message will be sent when it is back.` : message;
+    view.detail = message;
     state.update({ link: "reconnecting", replying: false });
+    view.holding(pending > 0);
   });
   on("closed", ({ retry, message }) => {
     const idle = retry === "idle";
@@ -53,6 +55,7 @@ export function bindLink({ socket, view, state, transcript, release, mediaActive
     view.detail = message;
     view.notice(idle ? message : "");
     view.offerRetry(retry === "manual");
+    view.holding(false); // what did not go is marked "Not sent" ("unsent")
     state.update({ link: idle ? "idle" : "error", replying: false });
   });
 }

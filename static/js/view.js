@@ -12,6 +12,7 @@ export class TalkView {
   #ui;
   #detail = "";
   #muted = false;
+  #holding = false; // a typed message waits for the connection
   #state = "idle";
   #activity = IDLE_ACTIVITY;
 
@@ -29,7 +30,8 @@ export class TalkView {
     this.#state = state;
     root.dataset.state = state;
     if (!LIVE_STATES.includes(state)) this.#setActivity(IDLE_ACTIVITY);
-    const detail = state === "error" || state === "reconnecting" ? this.#detail : "";
+    let detail = state === "error" || state === "reconnecting" ? this.#detail : "";
+    if (state === "reconnecting" && this.#holding) detail += " Your message will be sent when it is back.";
     status.textContent = statusText(state, detail, { ...this.#activity, muted: this.#muted });
     if (state !== "error") show(retry, false);
   }
@@ -48,6 +50,12 @@ export class TalkView {
       if (activity[key]) this.#ui.root.dataset[name] = "true";
       else delete this.#ui.root.dataset[name];
     }
+  }
+
+  /** Typed text is waiting for the connection (the reconnecting status says it will go). */
+  holding(waiting) {
+    this.#holding = Boolean(waiting);
+    this.render(this.#state);
   }
 
   offerRetry(visible) {
