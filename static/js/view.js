@@ -95,11 +95,11 @@ export class TalkView {
     Object.assign(this.#ui.root.dataset, { playedMs, bufferedMs, underruns });
   }
 
-  /** Playback stopped: flush() → the audio thread's ack (data-flush-ms), and the person's
-   * action → that ack (data-interrupt-ms), for tests and people reading the DOM. */
+  /** Playback stopped: flush() → the audio thread's ack (data-flush-ms), the person's
+   * action → that ack (data-interrupt-ms), and when (data-flushed-at, performance.now()). */
   flushed({ ms, sinceMs }) {
-    this.#ui.root.dataset.flushMs = String(Math.round(ms));
-    this.#ui.root.dataset.interruptMs = String(Math.round(sinceMs));
+    const data = this.#ui.root.dataset;
+    Object.assign(data, { flushMs: Math.round(ms), interruptMs: Math.round(sinceMs), flushedAt: Math.round(performance.now()) });
   }
 
   /** The player's output level (0..1), on the output meter. */
