@@ -25,11 +25,15 @@ NEW_SESSION = "Reconnected in a new session"
 
 
 class OutageProxy(DroppingProxy):
-    """A DroppingProxy whose server can be taken away: while down, every connection (the
-    page's socket, its health probe) is cut at once, as an unreachable server would be."""
+    """A DroppingProxy whose server can be taken away: while `down`, every connection (the
+    page's socket, its health probe) is cut at once, as an unreachable server would be, and
+    the page's socket attempts are logged; while `blackhole`, bytes are swallowed (a link
+    that died without telling anyone)."""
 
     def __init__(self, port: int):
         self.down = False
+        self.blackhole = False
+        self.refused: list[tuple[float, str]] = []  # (time, request line) while down
         super().__init__(port)
 
     def _accept(self):
@@ -40,6 +44,10 @@ class OutageProxy(DroppingProxy):
                 return
             if self.down:
                 with contextlib.suppress(OSError):
+                    client.settimeout(1)
+                    line = client.recv(200).split(b"\r\n", 1)[0].decode(errors="replace")
+                    self.refused.append((time.monotonic(), line))
+                with contextlib.suppress(OSError):
                     client.shutdown(socket.SHUT_RDWR)
                 client.close()
                 continue
@@ -48,6 +56,20 @@ class OutageProxy(DroppingProxy):
                 self.sockets |= {client, upstream}
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, source, sink):
+        try:
+            while data := source.recv(65536):
+                if not self.blackhole:
+                    sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                self._close(s)
+
+    def socket_attempts(self) -> list[float]:
+        return [at for at, line in self.refused if line.startswith("GET /ws/live/")]
 
     def take_down(self):
         self.down = True
@@ -95,13 +117,13 @@ class OutageTests(OutageHelpers, LiveBrowserTestCase):
         expect(typed).not_to_have_attribute("data-sent", "true")
         expect(self.status(page)).to_contain_text("Reconnecting")
         expect(self.status(page)).to_contain_text("Your message will be sent")
-        # Long enough for the backoff to grow past the probe's 2 s (attempts at 0, 0.3, 1.2,
-        # 2.7 s and more, each jittered): the page never gives up meanwhile.
-        page.wait_for_timeout(9_000)
+        # The page keeps trying (never "gives up"): attempts at 0, 0.3, 1.2, 2.7, 4.8 s …
+        # (jittered). Right after the fifth, the next is at least 7 s away: a reconnect
+        # sooner than that is the page noticing that the server answers again (its probe).
+        self.wait_for(lambda: len(proxy.socket_attempts()) >= 5, timeout=30, message="5 tries")
         expect(root).to_have_attribute("data-state", "reconnecting")
         assert "Reconnect to continue" not in self.status(page).inner_text()
         assert not page.get_by_test_id("retry-button").is_visible()
-
         proxy.down = False
         back = time.monotonic()
         expect(root).to_have_attribute("data-state", re.compile("ready|speaking"), timeout=15_000)
@@ -118,6 +140,23 @@ class OutageTests(OutageHelpers, LiveBrowserTestCase):
             conversation_id=conversation, kind=ConversationEvent.Kind.USER_TEXT
         ).values_list("text", flat=True)
         assert list(texts).count("are you there") == 1, list(texts)
+        self.assert_clean_console()
+
+    def test_a_message_sent_into_a_dead_connection_is_sent_again(self):
+        page, proxy = self.open_proxied()
+        root = self.root(page)
+        self.send(page, "first")
+        expect(self.model_turns(page).last).to_have_attribute("data-final", "true", timeout=10_000)
+        expect(root).to_have_attribute("data-state", "ready", timeout=10_000)
+        proxy.blackhole = True  # the link dies silently: the page still thinks it is open
+        self.send(page, "lost in the tunnel")
+        typed = page.get_by_test_id("transcript").locator("[data-role='user']").last
+        page.wait_for_timeout(500)
+        expect(typed).not_to_have_attribute("data-sent", "true")
+        proxy.drop_all()  # ... until the connection is found dead
+        proxy.blackhole = False
+        expect(typed).to_have_attribute("data-sent", "true", timeout=15_000)
+        self.expect_reply(page, "You said: lost in the tunnel")
         self.assert_clean_console()
 
     def test_a_message_that_could_not_be_sent_says_so_and_resend_sends_it(self):
