@@ -54,8 +54,8 @@ export function bindLink({ socket, view, state, transcript, release, mediaActive
     if (!idle || mediaActive()) release();
     view.detail = message;
     view.notice(idle ? message : "");
-    view.offerRetry(retry === "manual");
     view.holding(false); // what did not go is marked "Not sent" ("unsent")
+    view.offerRetry(retry === "manual");
     state.update({ link: idle ? "idle" : "error", replying: false });
   });
 }

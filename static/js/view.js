@@ -54,6 +54,7 @@ export class TalkView {
 
   /** Typed text is waiting for the connection (the reconnecting status says it will go). */
   holding(waiting) {
+    if (this.#holding === Boolean(waiting)) return;
     this.#holding = Boolean(waiting);
     this.render(this.#state);
   }

@@ -136,6 +136,7 @@ class InterruptTests(ControlsTestCase):
         reply = self.model_turns(page).first
         expect(reply).to_have_attribute("data-interrupted", "true")
         expect(reply).to_contain_text("(interrupted)")
+        self.screenshot(page, "live-interrupted-phone")
         heard = reply.get_attribute("data-heard")
         assert "ten seconds so that you have time to interrupt" not in heard, heard
         expect(reply.locator(".bubble__text")).to_have_text(f"{heard}…" if heard else "")
@@ -195,6 +196,7 @@ class PushToTalkTests(ControlsTestCase):
             page.mouse.down()
         expect(button).to_have_attribute("aria-pressed", "true")
         expect(self.root(page)).to_have_attribute("data-state", "listening", timeout=10_000)
+        self.screenshot(page, "live-push-to-talk-phone")
         page.wait_for_timeout(int(seconds * 1000))
         if key:
             page.keyboard.up("Space")
@@ -326,6 +328,7 @@ class LevelAndStateTests(ControlsTestCase):
         message = card.get_by_test_id("tool-message")
         expect(message).to_have_text(re.compile(r"\w.*\."))  # the event's words or the generic
         expect(message).to_be_in_viewport()
+        self.screenshot(page, "live-tool-failed-phone")
         chip = page.get_by_test_id("transcript").locator("[data-kind='tool']").last
         expect(chip).to_have_text(re.compile(r"^Tool get_weather failed: \w"))
         self.assert_clean_console()

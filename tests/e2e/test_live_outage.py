@@ -117,6 +117,7 @@ class OutageTests(OutageHelpers, LiveBrowserTestCase):
         expect(typed).not_to_have_attribute("data-sent", "true")
         expect(self.status(page)).to_contain_text("Reconnecting")
         expect(self.status(page)).to_contain_text("Your message will be sent")
+        self.screenshot(page, "live-outage-waiting-phone")
         # The page keeps trying (never "gives up"): attempts at 0, 0.3, 1.2, 2.7, 4.8 s …
         # (jittered). Right after the fifth, the next is at least 7 s away: a reconnect
         # sooner than that is the page noticing that the server answers again (its probe).
@@ -176,8 +177,9 @@ class OutageTests(OutageHelpers, LiveBrowserTestCase):
         expect(typed).to_have_attribute("data-unsent", "true")
         expect(typed).to_contain_text("Not sent.")
         resend = typed.get_by_test_id("resend-button")
+        self.screenshot(page, "live-not-sent-phone")
         box = resend.bounding_box()
-        assert min(box["width"], box["height"]) >= 36, box
+        assert min(box["width"], box["height"]) >= 44, box
         proxy.down = False
         resend.click()
         expect(typed).not_to_have_attribute("data-unsent", "true")
