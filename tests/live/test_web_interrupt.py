@@ -119,3 +119,30 @@ def test_start_activity_is_auto_or_manual():
     assert bp.read_start({"type": "start"})["manual_activity"] is False
     with pytest.raises(SessionEnd, match="activity"):
         bp.read_start({"type": "start", "activity": "sometimes"})
+
+
+async def test_the_session_event_says_whether_the_model_remembers(alice, start_emulator):
+    """`context` is "resumed" only when Gemini took the resumption handle; a conversation
+    whose handle expired goes on (its record) in a new upstream session: "new"."""
+    import asyncio
+
+    await start_emulator(resumption_ttl=0.5)
+    first = web_client(alice)
+    ready = await start_web(first)
+    assert ready["context"] == "new"
+    await web_turn(first, "before the drop")
+    await first.disconnect()
+    quick = web_client(alice)
+    again = await start_web(quick, conversation=ready["conversation"])
+    assert (again["resumed"], again["context"]) == (True, "resumed")
+    await web_turn(quick, "still here")
+    await quick.disconnect()
+    await asyncio.sleep(1.0)  # the handle expires
+    late = web_client(alice)
+    later = await start_web(late, conversation=ready["conversation"])
+    assert (later["resumed"], later["context"]) == (True, "new")
+    got = await web_turn(late, "/history")
+    assert got.finals("model") == ["history: 0 user turns"]
+    await late.disconnect()
+    events = await events_of(ready["conversation"])
+    assert any(e.text == "resume_failed" for e in events)
