@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from assistant.models import ConversationEvent
 from tests.e2e import support
-from tests.e2e.live_support import LiveBrowserTestCase
+from tests.e2e.live_support import STATE_RECORDER, LiveBrowserTestCase
 from tests.e2e.test_live_ui import PageHelpers
 
 pytestmark = pytest.mark.e2e
@@ -35,6 +35,29 @@ LAGGY_DOWNLINK = """
       return super.addEventListener(type, late, options);
     }
   };
+})();
+"""
+
+
+VAD_OFF = """
+new MutationObserver((_, observer) => {
+  const root = document.querySelector("[data-pastra]");
+  if (!root) return;
+  root.dataset.vadInterrupts = "false";
+  observer.disconnect();
+}).observe(document, { childList: true, subtree: true });
+"""
+# Every (data-state, audio still playing) pair the page goes through.
+PLAYING_STATES = """
+(() => {
+  const root = document.querySelector("[data-pastra]");
+  const now = () => [root.dataset.state, Number(root.dataset.bufferedMs || 0) > 0];
+  window.__seen = [now()];
+  new MutationObserver(() => {
+    const pair = now();
+    const last = window.__seen.at(-1);
+    if (last[0] !== pair[0] || last[1] !== pair[1]) window.__seen.push(pair);
+  }).observe(root, { attributes: true });
 })();
 """
 
@@ -173,6 +196,7 @@ class InterruptTests(ControlsTestCase):
 
     def test_speaking_over_the_reply_is_detected_here_and_silences_it(self):
         page, sent = self.open_recording(laggy=True)
+        page.evaluate(STATE_RECORDER)
         self.long_reply_playing(page)
         page.get_by_test_id("talk-button").click()  # the fake microphone speaks over it
         expect(self.model_turns(page).first).to_have_attribute(
@@ -180,7 +204,29 @@ class InterruptTests(ControlsTestCase):
         )
         self.assert_silenced(page, "voice")
         assert [m["by"] for m in self.sent_json(sent, "interrupt")] == ["voice"]
+        # The person is talking: the page says it listens (not that it speaks).
+        states = page.evaluate("() => window.__states")
+        assert "listening" in states[states.index("speaking") :], states
         self.expect_reply(page, re.compile(r"I heard \d+\.\d seconds of audio\."), timeout=15_000)
+        self.assert_clean_console()
+
+    def test_the_person_speaking_reads_listening_even_over_the_reply(self):
+        # Barge-in by voice off (a speakerphone): the reply plays on while they talk, until
+        # the model's own detection stops it (400 ms late here); meanwhile: "Listening".
+        page, _ = self.open_recording(laggy=True)
+        page.add_init_script(VAD_OFF)
+        page.reload()
+        expect(self.root(page)).to_have_attribute("data-vad-interrupts", "false")
+        expect(self.root(page)).to_have_attribute("data-ready", "true")
+        page.evaluate(PLAYING_STATES)
+        self.long_reply_playing(page)
+        page.get_by_test_id("talk-button").click()
+        expect(self.model_turns(page).first).to_have_attribute(
+            "data-interrupted", "true", timeout=10_000
+        )
+        seen = page.evaluate("() => window.__seen")
+        assert ["listening", True] in seen, seen  # the reply still audible, the person heard
+        assert seen.index(["listening", True]) > seen.index(["speaking", True]), seen
         self.assert_clean_console()
 
 
