@@ -36,8 +36,8 @@ export class App {
     const state = (this.#state = new PageState((next) => view.render(next)));
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const socket = (this.#socket = new LiveSocket(`${scheme}://${location.host}${config.wsPath}`));
-    const vad = vadOptions(ui.root.dataset); // push-to-talk: audio only while held
-    const sendAudio = (pcm) => (!this.#manual || this.#ptt?.holding) && socket.sendAudio(pcm);
+    const vad = vadOptions(ui.root.dataset);
+    const sendAudio = (pcm) => (!this.#manual || this.#ptt?.holding) && socket.sendAudio(pcm); // PTT: held only
     this.#voice = new Voice({ view, state, vad, sendAudio });
     this.#vision = new Vision(ui, (frame) => this.#sendVideo(frame));
     this.#transcript = new Transcript(ui.transcript, ui.stage);

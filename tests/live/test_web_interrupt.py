@@ -146,3 +146,20 @@ async def test_the_session_event_says_whether_the_model_remembers(alice, start_e
     await late.disconnect()
     events = await events_of(ready["conversation"])
     assert any(e.text == "resume_failed" for e in events)
+
+
+async def test_the_button_stops_a_push_to_talk_reply_without_an_empty_turn(alice, start_emulator):
+    await start_emulator(pace=1.0)
+    comm = web_client(alice)
+    await start_web(comm, activity="manual")
+    await comm.send_json_to({"type": "activity.start"})
+    for frame in frames(tone(300)):
+        await comm.send_to(bytes_data=frame)
+    await comm.send_json_to({"type": "activity.end"})
+    await receive_until(comm, lambda e: e["type"] == "transcript" and e["role"] == "model")
+    await comm.send_json_to({"type": "interrupt", "played_ms": 200, "by": "button"})
+    got = await receive_until(comm, lambda e: e["type"] == "turn.complete", seconds=3)
+    assert got.events[-1]["interrupted"] is True
+    after = await web_turn(comm, "typed next")
+    assert after.finals("model") == ["You said: typed next"], "no reply to an empty turn"
+    await comm.disconnect()

@@ -109,15 +109,19 @@ class WebAdapter(Adapter):
         if not self._replying:
             return  # the reply was whole already (the page was still playing it): nothing runs
         self._cut = True  # Gemini's `interrupted`, when it comes, is recorded as the cut
-        if self._manual and not self._in_activity and by != "text":
-            # Manual detection: activity interrupts (START_OF_ACTIVITY_INTERRUPTS, the default).
+        if by != "button":
+            return  # the text, or the press of push-to-talk (activity.start), comes next
+        if session.spec.model not in policy.CLIENT_CONTENT_SEED_ONLY:
+            # No "stop" message exists; clientContent "will interrupt any current model
+            # generation" and, without turnComplete, waits for more (§2.2 [DOC S6/S7, S10]):
+            # a note of what the person heard, and no new reply, whatever the detection mode.
+            session.push_control(_stopped_note(heard))
+        elif self._manual and not self._in_activity:
+            # Where clientContent only seeds history, manual detection's activity interrupts
+            # (START_OF_ACTIVITY_INTERRUPTS, the default), at the cost of an empty turn.
             session.push_control(ACTIVITY_START)
             session.push_control(ACTIVITY_END)
-        elif by == "button" and session.spec.model not in policy.CLIENT_CONTENT_SEED_ONLY:
-            # Automatic detection has no "stop" message; clientContent "will interrupt any
-            # current model generation" and, without turnComplete, waits for more (§2.2
-            # [DOC S6/S7, S10]): a note of what the person heard, no new reply.
-            session.push_control(_stopped_note(heard))
+        # Else (automatic detection there) nothing documented stops it: the rest is dropped.
 
     def _activity(self, start: bool) -> None:
         if not self._manual:
