@@ -125,10 +125,13 @@ describe("reconnecting at once when it would work", async () => {
     socket.retryNow = () => socket.retries++;
     const intervals = [];
     const timers = { setInterval: (fn) => intervals.push(fn) && intervals.length, clearInterval: (id) => id && (intervals[id - 1] = null) };
-    const fetchImpl = async () => {
+    socket.stopped = 0;
+    socket.stop = () => socket.stopped++;
+    const fetchImpl = async (url, init) => {
       const answer = answers.shift();
       if (answer === "down") throw new TypeError("Failed to fetch");
-      return { ok: answer === "up" };
+      if (answer === "login") return { ok: false, status: 0, type: "opaqueredirect", init };
+      return { ok: answer === "up", status: answer === "up" ? 200 : 502, type: "basic", url };
     };
     retryWhenBack(socket, { fetchImpl, timers });
     const tick = async () => {
@@ -161,5 +164,52 @@ describe("reconnecting at once when it would work", async () => {
     dispatchEvent(new Event("online"));
     document.dispatchEvent(new Event("visibilitychange"));
     assert.ok(socket.retries >= 2);
+  });
+});
+
+describe("a person who is signed out", async () => {
+  const { retryWhenBack } = await import("../../static/js/reconnect.js");
+
+  function socketWith(answers) {
+    const socket = new EventTarget();
+    socket.closed = [];
+    socket.stop = () => (socket.stopped = true);
+    socket.retryNow = () => {};
+    socket.addEventListener("closed", ({ detail }) => socket.closed.push(detail));
+    const fetchImpl = async (url, init) => {
+      socket.asked = [url, init.redirect];
+      const answer = answers.shift();
+      if (answer === "down") throw new TypeError("Failed to fetch");
+      return answer === "login" ? { status: 0, type: "opaqueredirect" } : { status: 200, type: "basic", ok: true };
+    };
+    retryWhenBack(socket, { fetchImpl, pageUrl: "/", timers: { setInterval: () => 1, clearInterval() {} } });
+    return socket;
+  }
+  const failed = (socket, attempt) =>
+    socket.dispatchEvent(new CustomEvent("reconnecting", { detail: { attempt, delay: 0 } }));
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+  test("every third failed attempt asks the page; a login redirect ends the retries", async () => {
+    const socket = socketWith(["login"]);
+    failed(socket, 1);
+    failed(socket, 2);
+    await settle();
+    assert.equal(socket.asked, undefined, "not on every attempt");
+    failed(socket, 3);
+    await settle();
+    assert.deepEqual(socket.asked, ["/", "manual"]);
+    assert.equal(socket.stopped, true);
+    assert.equal(socket.closed.length, 1);
+    assert.equal(socket.closed[0].retry, "none");
+    assert.match(socket.closed[0].message, /signed out/);
+  });
+
+  test("a signed-in page or an unreachable server keeps the retries going", async () => {
+    const socket = socketWith(["ok", "down"]);
+    failed(socket, 3);
+    failed(socket, 6);
+    await settle();
+    assert.equal(socket.stopped, undefined);
+    assert.deepEqual(socket.closed, []);
   });
 });
