@@ -187,6 +187,20 @@ class OutageTests(OutageHelpers, LiveBrowserTestCase):
         self.expect_reply(page, "You said: did this arrive")
         self.assert_clean_console()
 
+    def test_reconnects_end_when_the_person_is_signed_out(self):
+        from django.contrib.sessions.models import Session
+
+        page, proxy = self.open_proxied()
+        root = self.root(page)
+        self.send(page, "hello")
+        self.expect_reply(page, "You said: hello")
+        Session.objects.all().delete()  # signed out elsewhere (the handshake is refused now)
+        proxy.drop_all()
+        expect(root).to_have_attribute("data-state", "error", timeout=20_000)
+        expect(self.status(page)).to_have_text(re.compile("You are signed out"))
+        expect(page.get_by_test_id("retry-button")).to_be_hidden()
+        self.assert_clean_console()
+
 
 class LostContextTests(OutageHelpers, LiveBrowserTestCase):
     """Resumption handles that expire a second after their session: a reconnect after a
