@@ -3,7 +3,7 @@
 // network (never cached: a shared device must not show the previous user's page); offline, a
 // small page says so. WebSockets, forms and other origins are never touched.
 // Served at /sw.js (scope "/"); `?static=` names STATIC_URL (default /static/).
-const VERSION = "pastra-shell-v2";
+const VERSION = "pastra-shell-v3";
 const STATIC = new URL(self.location.href).searchParams.get("static") || "/static/";
 const SHELL = [
   "css/base.css",
@@ -29,13 +29,18 @@ const SHELL = [
   "js/mic.js",
   "js/player.js",
   "js/protocol.js",
+  "js/ptt.js",
+  "js/outbox.js",
   "js/quota.js",
+  "js/reconnect.js",
+  "js/reply.js",
   "js/resampler.js",
   "js/settings.js",
   "js/state.js",
   "js/tools.js",
   "js/transcript.js",
   "js/ui.js",
+  "js/vad.js",
   "js/view.js",
   "js/vision.js",
   "js/voice.js",

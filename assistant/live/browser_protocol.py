@@ -13,6 +13,7 @@ from assistant.live.errors import EndKind, SessionEnd
 from assistant.live.limits import (
     MAX_CONTROL_BYTES,
     MAX_FUNCTIONS,
+    MAX_HEARD_CHARS,
     MAX_JSON_DEPTH,
     MAX_PERSONA_CHARS,
     MAX_START_BYTES,
@@ -27,8 +28,24 @@ START_TIMEOUT_SECONDS = 10.0
 
 # --- browser → server -----------------------------------------------------------------------
 
-CLIENT_TYPES = frozenset({"start", "text", "mic.stopped", "video", "tool.result", "ping", "stop"})
+CLIENT_TYPES = frozenset(
+    {
+        "start",
+        "text",
+        "mic.stopped",
+        "video",
+        "tool.result",
+        "ping",
+        "stop",
+        # Protocol 2 (issue 14): the person stopped the reply; push-to-talk brackets.
+        "interrupt",
+        "activity.start",
+        "activity.end",
+    }
+)
 MODALITIES = ("audio", "text")
+ACTIVITY_MODES = ("auto", "manual")  # `start.activity`: the model's or the page's VAD
+MAX_PLAYED_MS = 3_600_000  # an hour of played audio: more is not a real value
 _VOICES = {name.lower(): name for name in VOICES}  # Google matches names case-insensitively
 _LANGUAGES = {code.lower(): code for code in LANGUAGE_CODES}
 _AUTOMATIC = ("", "auto", "automatic")
@@ -94,7 +111,17 @@ def read_start(message: dict[str, Any]) -> dict[str, Any]:
         "media_resolution": _media_resolution(message),
         "conversation": conversation,
         "functions": functions,
+        "manual_activity": _activity(message),
     }
+
+
+def _activity(message: dict) -> bool:
+    """`activity: "manual"`: push-to-talk, the page brackets speech (automatic activity
+    detection off); "auto" or absent: the model detects speech."""
+    mode = _string(message, "activity", limit=10) or "auto"
+    if mode not in ACTIVITY_MODES:
+        raise bad("Malformed `start`: `activity` is `auto` or `manual`.")
+    return mode == "manual"
 
 
 def _voice(message: dict) -> str:
@@ -133,8 +160,27 @@ def _media_resolution(message: dict) -> str:
     return MEDIA_RESOLUTION_VALUES[value]
 
 
-def read_text(message: dict[str, Any]) -> str:
-    return _string(message, "text", limit=MAX_TEXT_CHARS, required=True)
+def read_text(message: dict[str, Any]) -> tuple[str, str]:
+    """(text, id) of a `text`: `id` (optional, the page's) is acknowledged with `received`."""
+    text = _string(message, "text", limit=MAX_TEXT_CHARS, required=True)
+    return text, _string(message, "id", limit=64)
+
+
+INTERRUPTED_BY = ("button", "text", "voice")
+
+
+def read_interrupt(message: dict[str, Any]) -> tuple[int, str, str]:
+    """(played_ms, heard, by) of an `interrupt`: how much of the reply the person heard (ms
+    of audio played, its words up to there as far as the page can tell) and what stopped it:
+    the button, a typed message (sent next), or their voice."""
+    played = message.get("played_ms", 0)
+    if isinstance(played, bool) or not isinstance(played, int | float) or played < 0:
+        raise bad("Malformed `interrupt`: `played_ms` must be a number of at least 0.")
+    heard = _string(message, "heard", limit=MAX_HEARD_CHARS)
+    by = _string(message, "by", limit=10) or "button"
+    if by not in INTERRUPTED_BY:
+        raise bad("Malformed `interrupt`: `by` is `button`, `text` or `voice`.")
+    return int(min(played, MAX_PLAYED_MS)), heard, by
 
 
 def read_video(message: dict[str, Any]) -> tuple[str, str]:

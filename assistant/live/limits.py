@@ -25,6 +25,7 @@ MAX_TEXT_FRAME = MAX_VIDEO_BYTES * 4 // 3 + 1024
 MAX_TEXT_CHARS = 8000
 MAX_PERSONA_CHARS = 4000
 MAX_FUNCTIONS = 32
+MAX_HEARD_CHARS = 2000  # an `interrupt`'s `heard`: the words of the reply the person heard
 MAX_TOOL_ARGS_CHARS = 500  # a `tool` event's `args`: longer JSON is sent cut, as a string
 # Gemini path: setup / clientContent / toolResponse / contextUpdate may carry history or
 # declarations.

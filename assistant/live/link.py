@@ -70,6 +70,7 @@ class UpstreamLink:
         self.planner = HandoverPlanner()
         self.handle: str | None = None  # the latest resumable upstream handle
         self.generation = 0  # +1 per opened connection
+        self.resumed = False  # the open connection resumed with a handle Gemini accepted
         self.reconnects = 0
         self._recorder = recorder
         self._setup = setup
@@ -230,6 +231,7 @@ class UpstreamLink:
                     attempt -= 1
                 continue
             self._upstream = upstream
+            self.resumed = bool(handle)
             self.generation += 1
             self._connected_at = time.monotonic()
             self.uplink.set_offline(False)

@@ -5,7 +5,10 @@ import { mediaErrorMessage } from "./errors.js";
 import { bindLink } from "./link.js";
 import { LiveSocket, MAX_BUFFERED_BYTES } from "./live-socket.js";
 import { Client } from "./protocol.js";
+import { bindFloor } from "./ptt.js";
+import { retryWhenBack } from "./reconnect.js";
 import { PageState } from "./state.js";
+import { vadOptions } from "./vad.js";
 import { ToolActivity } from "./tools.js";
 import { Transcript } from "./transcript.js";
 import { TalkView } from "./view.js";
@@ -23,6 +26,8 @@ export class App {
   #vision;
   #transcript;
   #conversation;
+  #ptt;
+  #manual = false; // push-to-talk: the page's activity signals, not the model's detection
   #started = "";
 
   constructor(ui, config, settings) {
@@ -31,17 +36,22 @@ export class App {
     const state = (this.#state = new PageState((next) => view.render(next)));
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const socket = (this.#socket = new LiveSocket(`${scheme}://${location.host}${config.wsPath}`));
-    this.#voice = new Voice({ view, state, sendAudio: (pcm) => socket.sendAudio(pcm) });
+    const vad = vadOptions(ui.root.dataset);
+    const sendAudio = (pcm) => (!this.#manual || this.#ptt?.holding) && socket.sendAudio(pcm); // PTT: held only
+    this.#voice = new Voice({ view, state, vad, sendAudio });
     this.#vision = new Vision(ui, (frame) => this.#sendVideo(frame));
     this.#transcript = new Transcript(ui.transcript, ui.stage);
     const parts = { socket, state, transcript: this.#transcript };
     const tools = new ToolActivity(ui.toolsPanel);
     this.#conversation = bindConversation({ ...parts, view, player: this.#voice.player, tools, root: ui.root });
     const mediaActive = () => this.#voice.micActive || this.#vision.active;
-    bindLink({ ...parts, view, release: () => this.#release(), mediaActive });
+    const resend = (text, id) => this.connect() ?? socket.send({ type: Client.TEXT, text, id });
+    bindLink({ ...parts, view, release: () => this.#release(), mediaActive, resend });
     this.#vision.addEventListener("problem", ({ detail }) => view.notice(detail));
     this.#vision.quality(settings.values.resolution);
-    addEventListener("online", () => socket.retryNow());
+    retryWhenBack(socket, { probeUrl: config.healthUrl });
+    const floor = { socket, state, view, voice: this.#voice, conversation: this.#conversation, vad };
+    this.#ptt = bindFloor(ui.ptt, { ...floor, manual: (on) => this.#mode(on), connect: () => this.connect() });
     view.render("idle");
   }
 
@@ -49,16 +59,38 @@ export class App {
   connect() {
     this.#voice.unlock();
     if (this.#socket.active) return;
-    const options = this.#settings.startOptions();
+    const options = this.#startOptions();
     this.#started = JSON.stringify(options);
     this.#transcript.spokenReplies = options.modality === "audio";
     this.#view.notice("");
-    this.#state.update({ link: "connecting" });
+    this.#state.update({ link: "connecting", spoken: options.modality === "audio" });
     this.#socket.start(options);
+  }
+
+  #startOptions() {
+    const options = this.#settings.startOptions();
+    return this.#manual ? { ...options, activity: "manual" } : options;
+  }
+
+  /** Push-to-talk or not (set, or read): a session restarts in the other mode (same talk). */
+  #mode(manual) {
+    if (manual === undefined) return this.#manual;
+    if (this.#manual === manual) return;
+    this.#manual = manual;
+    this.#state.update({ ptt: manual });
+    if (this.#socket.active) this.#restart();
+  }
+
+  #restart() {
+    this.#voice.player.flush();
+    this.#socket.stop({ quiet: true });
+    this.#state.update({ replying: false });
+    this.connect();
   }
 
   async toggleTalk() {
     if (this.#voice.micActive) return this.stop();
+    this.#mode(false);
     const wasLive = this.#socket.active;
     this.connect();
     try {
@@ -78,43 +110,35 @@ export class App {
     this.#state.update({ link: "idle" });
   }
 
-  sendText(text) {
+  /** A typed message; `since` is the time of the person's action (it stops a reply). */
+  sendText(text, since = performance.now()) {
     const message = text.trim();
     if (!message) return false;
     this.connect();
+    this.#conversation.interrupt("text", since);
     this.#view.activity({ waiting: false });
-    this.#transcript.addTyped(message);
-    this.#socket.send({ type: Client.TEXT, text: message });
+    this.#transcript.addTyped(message, this.#socket.send({ type: Client.TEXT, text: message }).id);
+    if (!this.#socket.isOpen) this.#view.holding(true);
     return true;
   }
 
-  toggleMute() {
-    if (this.#voice.toggleMute()) this.#socket.send({ type: Client.MIC_STOPPED });
-  }
+  toggleMute = () => this.#voice.toggleMute() && this.#socket.send({ type: Client.MIC_STOPPED });
 
   /** The camera, screen and flip buttons: "camera" | "screen" | "flip". */
   video(action) {
-    const vision = this.#vision;
-    // Turning a source on needs a session; turning it off (or flipping) must not open one.
-    const turningOn = action !== "flip" && vision.kind !== action;
-    if (turningOn) this.connect();
-    if (action === "camera") return vision.toggleCamera();
-    return action === "screen" ? vision.toggleScreen() : vision.flip();
+    return this.#vision.act(action, () => this.connect());
   }
 
-  /** Stop the model's reply at once (the interrupt button). */
-  interrupt() {
-    this.#conversation.interrupt();
+  /** Stop the model's reply at once (the interrupt button; `since`: the tap's time). */
+  interrupt(since = performance.now()) {
+    this.#conversation.interrupt("button", since);
   }
 
   /** Settings changed: a running session restarts with them, in the same conversation. */
   applySettings() {
     this.#vision.quality(this.#settings.values.resolution);
-    if (!this.#socket.active || JSON.stringify(this.#settings.startOptions()) === this.#started) return;
-    this.#voice.player.flush();
-    this.#socket.stop({ quiet: true });
-    this.#state.update({ replying: false });
-    this.connect();
+    if (!this.#socket.active || JSON.stringify(this.#startOptions()) === this.#started) return;
+    this.#restart();
   }
 
   /** Go on with an earlier conversation (the record page's "Continue" link). */
@@ -126,9 +150,7 @@ export class App {
   }
 
   /** The first tap anywhere unlocks audio output (iOS plays nothing before a gesture). */
-  unlockAudio() {
-    this.#voice.unlock();
-  }
+  unlockAudio = () => this.#voice.unlock();
 
   newConversation() {
     this.stop();
@@ -145,8 +167,8 @@ export class App {
   }
 
   #sendVideo(frame) {
-    if (!this.#socket.isOpen || this.#socket.bufferedAmount > MAX_BUFFERED_BYTES / 4) return false;
-    this.#socket.send({ type: Client.VIDEO, ...frame });
-    return true;
+    const socket = this.#socket;
+    const ok = socket.isOpen && socket.bufferedAmount <= MAX_BUFFERED_BYTES / 4;
+    return ok && Boolean(socket.send({ type: Client.VIDEO, ...frame }));
   }
 }

@@ -1,10 +1,12 @@
 // One WebSocket to /ws/live/, as an EventTarget: binary frames are "audio" events, JSON
 // events are dispatched by their `type`. Unexpected closes reconnect with backoff and jitter
-// and send the conversation id in `start`, so the server resumes the same conversation.
-// Events besides the server's: "open", "reconnecting" {attempt, delay, message},
-// "closed" {code, retry: "idle" | "manual" | "none", message}.
+// and send the conversation id in `start` (the server resumes it), for as long as the page
+// is open (retryNow() skips the wait). Events besides the server's: "open", "reconnecting"
+// {attempt, delay, message, pending}, "closed" {code, retry: "idle" | "manual" | "none",
+// message}, "unsent" {messages} (outbox.js).
 import { Heartbeat } from "./heartbeat.js";
-import { Client, CloseCode, MAX_RECONNECT_ATTEMPTS, Server, TransportCode, backoffDelay, closeInfo } from "./protocol.js";
+import { Outbox, Preroll } from "./outbox.js";
+import { Client, CloseCode, Server, TransportCode, backoffDelay, closeInfo } from "./protocol.js";
 
 const OPEN = 1;
 const MAX_PREROLL_BYTES = 48000; // 1.5 s of 16 kHz PCM16 kept while connecting
@@ -21,8 +23,8 @@ export class LiveSocket extends EventTarget {
   #attempt = 0;
   #retryTimer = null;
   #error = null;
-  #outbox = [];
-  #preroll = [];
+  #outbox = new Outbox();
+  #preroll = new Preroll(MAX_PREROLL_BYTES);
   conversation = "";
 
   constructor(url, { WebSocketImpl = globalThis.WebSocket, timers = globalThis, random = Math.random } = {}) {
@@ -61,13 +63,12 @@ export class LiveSocket extends EventTarget {
     this.#connect();
   }
 
-  /** End on purpose: `stop` (the server closes with 1000); "closed" fires at once unless
-   * `quiet` (a restart with new options follows). */
+  /** End on purpose (the server closes 1000); `quiet`: a restart follows, no "closed". */
   stop({ quiet = false } = {}) {
     this.#timers.clearTimeout(this.#retryTimer);
     this.#retryTimer = null;
-    this.#outbox = [];
-    this.#preroll = [];
+    this.#preroll.clear();
+    if (!quiet) this.#unsent(); // a restart (quiet) sends them in the new session
     const ws = this.#ws;
     if (!ws) return;
     if (ws.readyState === OPEN) ws.send(JSON.stringify({ type: Client.STOP }));
@@ -76,10 +77,11 @@ export class LiveSocket extends EventTarget {
     else ws.close();
   }
 
-  /** Send a JSON message; while not open it waits in an outbox, sent after the next `start`. */
+  /** Send JSON, or hold it in the outbox until after the next `start`; returns it (with id). */
   send(message) {
-    if (this.isOpen) this.#ws.send(JSON.stringify(message));
-    else this.#outbox.push(message);
+    const sent = this.#outbox.add(message);
+    if (this.isOpen) this.#flush(this.#ws);
+    return sent;
   }
 
   /** Send one PCM16 chunk; dropped when the socket is backed up (stale audio is useless). */
@@ -91,8 +93,6 @@ export class LiveSocket extends EventTarget {
       return true;
     }
     this.#preroll.push(bytes);
-    let total = this.#preroll.reduce((sum, b) => sum + b.byteLength, 0);
-    while (total > MAX_PREROLL_BYTES) total -= this.#preroll.shift().byteLength;
     return false;
   }
 
@@ -112,12 +112,9 @@ export class LiveSocket extends EventTarget {
     const start = { type: Client.START, ...this.#options };
     if (this.conversation) start.conversation = this.conversation;
     ws.send(JSON.stringify(start));
-    for (const message of this.#outbox.splice(0)) ws.send(JSON.stringify(message));
-    for (const bytes of this.#preroll.splice(0)) ws.send(bytes);
-    const dead = () => {
-      this.#closed(ws, TransportCode.ABNORMAL, "No answer from the server.");
-      ws.close();
-    };
+    this.#flush(ws);
+    for (const bytes of this.#preroll.take()) ws.send(bytes);
+    const dead = () => this.#closed(ws, TransportCode.ABNORMAL, "No answer from the server.") ?? ws.close();
     this.#heartbeat.start(() => ws.send(JSON.stringify({ type: Client.PING })), dead);
     this.#emit("open", {});
   }
@@ -138,6 +135,8 @@ export class LiveSocket extends EventTarget {
       if (event.state === "ready") this.#attempt = 0;
     } else if (event.type === Server.ERROR) {
       this.#error = event;
+    } else if (event.type === Server.RECEIVED) {
+      this.#outbox.received(event.id);
     }
     this.#emit(event.type, event);
   }
@@ -150,14 +149,23 @@ export class LiveSocket extends EventTarget {
     if (by === "quiet") return;
     if (by === "stopped") return this.#emit("closed", { code, retry: "idle", message: "" });
     const info = closeInfo(error?.code ?? code, error?.message || reason);
-    if (info.retry === "auto" && this.#attempt < MAX_RECONNECT_ATTEMPTS) {
+    if (info.retry === "auto") {
+      const { message } = closeInfo(error?.code ?? code); // not the server's "Reconnect to…"
       const delay = backoffDelay(this.#attempt++, this.#random);
       this.#retryTimer = this.#timers.setTimeout(() => this.#connect(), delay);
-      return this.#emit("reconnecting", { attempt: this.#attempt, delay, message: info.message });
+      return this.#emit("reconnecting", { attempt: this.#attempt, delay, message, pending: this.#outbox.pending });
     }
-    if (info.retry === "auto") info.retry = "manual";
-    this.#outbox = [];
+    this.#unsent();
     this.#emit("closed", { code, ...info });
+  }
+
+  #flush(ws) {
+    for (const message of this.#outbox.take(ws)) ws.send(JSON.stringify(message));
+  }
+
+  #unsent() {
+    const messages = this.#outbox.clear();
+    if (messages.length) this.#emit("unsent", { messages });
   }
 
   #emit(type, detail) {

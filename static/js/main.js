@@ -19,12 +19,14 @@ if (root) {
     transcript: byId("transcript"),
     toolsPanel: root.querySelector("[data-tools]"),
     talk: byId("talk-button"),
+    ptt: byId("ptt-button"),
     mute: byId("mute-button"),
     camera: byId("camera-button"),
     flip: byId("flip-camera-button"),
     screen: byId("screen-button"),
     input: byId("text-input"),
     meter: root.querySelector("[data-meter]"),
+    outputMeter: root.querySelector("[data-meter-out]"),
     preview: root.querySelector("[data-preview]"),
     video: byId("video-preview"),
     sendingLabel: root.querySelector("[data-sending-label]"),
@@ -40,10 +42,10 @@ if (root) {
   ui.flip.addEventListener("click", () => app.video("flip"));
   ui.screen.addEventListener("click", () => app.video("screen"));
   ui.retry.addEventListener("click", () => app.connect());
-  byId("interrupt-button").addEventListener("click", () => app.interrupt());
+  byId("interrupt-button").addEventListener("click", (event) => app.interrupt(event.timeStamp));
   root.querySelector("[data-composer]").addEventListener("submit", (event) => {
     event.preventDefault();
-    if (app.sendText(ui.input.value)) ui.input.value = "";
+    if (app.sendText(ui.input.value, event.timeStamp)) ui.input.value = "";
     ui.input.focus();
   });
   // Pre-connect while the person types their first message.

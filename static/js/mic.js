@@ -1,6 +1,7 @@
 // Microphone → capture worklet → 16 kHz PCM16 chunks of ~100 ms. Echo cancellation and noise
 // suppression on; errors surface (start() rejects) instead of being swallowed.
-// Events: "chunk" {pcm: Int16Array}, "level" {level: 0..1}, "ended" (device lost).
+// Events: "chunk" {pcm: Int16Array}, "level" {level: 0..1}, "ended" (device lost),
+// "speech" {state: "start" | "end", at} (local voice detection; `at` is performance.now()).
 import { stopped, unsupported } from "./errors.js";
 import { INPUT_RATE } from "./protocol.js";
 
@@ -12,10 +13,13 @@ export class Mic extends EventTarget {
   #muted = false;
   #starting = null;
   #generation = 0;
+  #vad;
 
-  constructor(engine) {
+  /** vad: {threshold, attackMs, hangoverMs} for the local voice detection (vad.js). */
+  constructor(engine, vad = {}) {
     super();
     this.#engine = engine;
+    this.#vad = vad;
   }
 
   get active() {
@@ -50,7 +54,7 @@ export class Mic extends EventTarget {
     const node = new AudioWorkletNode(context, "pastra-capture", {
       numberOfInputs: 1,
       numberOfOutputs: 0,
-      processorOptions: { targetRate: INPUT_RATE, chunkMs: 100 },
+      processorOptions: { targetRate: INPUT_RATE, chunkMs: 100, vad: this.#vad },
     });
     node.port.onmessage = ({ data }) => this.#chunk(data);
     const source = context.createMediaStreamSource(stream);
@@ -86,8 +90,9 @@ export class Mic extends EventTarget {
     this.#level(0);
   }
 
-  #chunk({ pcm, level }) {
+  #chunk({ pcm, level, vad }) {
     if (this.#muted || !this.#stream) return;
+    if (vad) return this.dispatchEvent(new CustomEvent("speech", { detail: { state: vad, at: performance.now() } }));
     this.dispatchEvent(new CustomEvent("chunk", { detail: { pcm: new Int16Array(pcm) } }));
     this.#level(level);
   }

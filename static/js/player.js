@@ -1,6 +1,7 @@
 // The model's voice: 24 kHz PCM16 chunks → the playback worklet (jitter buffer, resampling).
-// Events: "stats" {playing, playedMs, bufferedMs, underruns}; "flushed" {ms} — the time from
-// flush() to the audio thread's acknowledgement (the barge-in budget is 100 ms).
+// Events: "stats" {playing, playedMs, bufferedMs, underruns, level}; "flushed" {ms, sinceMs}:
+// the time from flush() to the audio thread's acknowledgement (silent 5 ms later), and from
+// the moment given to flush() (the person's action) to it (the barge-in budget is 100 ms).
 import { OUTPUT_RATE } from "./protocol.js";
 
 export class Player extends EventTarget {
@@ -9,7 +10,8 @@ export class Player extends EventTarget {
   #starting = null;
   #pending = [];
   #flushAt = 0;
-  stats = { playing: false, playedMs: 0, bufferedMs: 0, underruns: 0 };
+  #since = 0;
+  stats = { playing: false, playedMs: 0, bufferedMs: 0, underruns: 0, level: 0 };
 
   constructor(engine) {
     super();
@@ -31,10 +33,12 @@ export class Player extends EventTarget {
     this.#post({ type: "end" });
   }
 
-  /** Stop at once (barge-in, stop): queued audio is dropped after a 5 ms fade. */
-  flush() {
+  /** Stop at once (barge-in, stop): queued audio is dropped after a 5 ms fade. `since`
+   * (performance.now() time of the person's action) is what the "flushed" event times from. */
+  flush(since = performance.now()) {
     this.#pending = [];
     this.#flushAt = performance.now();
+    this.#since = Math.min(since, this.#flushAt);
     this.#post({ type: "flush" });
   }
 
@@ -65,11 +69,13 @@ export class Player extends EventTarget {
 
   #message(data) {
     if (data.type === "flushed") {
-      const ms = this.#flushAt ? performance.now() - this.#flushAt : 0;
-      this.dispatchEvent(new CustomEvent("flushed", { detail: { ms } }));
+      const now = performance.now();
+      const ms = this.#flushAt ? now - this.#flushAt : 0;
+      const sinceMs = this.#since ? now - this.#since : ms;
+      this.dispatchEvent(new CustomEvent("flushed", { detail: { ms, sinceMs } }));
     } else if (data.type === "stats") {
-      const { playing, playedMs, bufferedMs, underruns } = data;
-      this.stats = { playing, playedMs, bufferedMs, underruns };
+      const { playing, playedMs, bufferedMs, underruns, level = 0 } = data;
+      this.stats = { playing, playedMs, bufferedMs, underruns, level };
       this.dispatchEvent(new CustomEvent("stats", { detail: this.stats }));
     }
   }

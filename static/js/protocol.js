@@ -13,6 +13,9 @@ export const Client = Object.freeze({
   TOOL_RESULT: "tool.result",
   PING: "ping",
   STOP: "stop",
+  INTERRUPT: "interrupt", // {played_ms, heard, by}: the person stopped the reply
+  ACTIVITY_START: "activity.start", // push-to-talk (start.activity "manual") pressed
+  ACTIVITY_END: "activity.end", // … released
 });
 
 export const Server = Object.freeze({
@@ -34,6 +37,7 @@ export const Server = Object.freeze({
   NOTICE: "notice",
   ERROR: "error",
   PONG: "pong",
+  RECEIVED: "received", // {id}: the server has the typed message `id` (protocol 2)
 });
 
 // Sizes of assistant/live/limits.py (a node test compares them).
@@ -112,12 +116,12 @@ export function closeInfo(code, reason = "") {
   return { retry, message: reason?.trim() || fallback };
 }
 
-/** The reconnect delay before attempt n (0-based): quick first, ease-out, jittered. */
+/** The reconnect delay before attempt n (0-based): quick first, ease-out, capped at 7 s,
+ * jittered (up to 1 s, from the third attempt) so that clients do not retry in step. There
+ * is no last attempt: the page retries for as long as it is open. */
 export function backoffDelay(attempt, random = Math.random) {
   const steps = [0, 300, 1200, 2700, 4800, 7000];
   const base = steps[Math.min(attempt, steps.length - 1)];
   const jitter = attempt >= 2 ? random() * 1000 : 0;
   return Math.round(base + jitter);
 }
-
-export const MAX_RECONNECT_ATTEMPTS = 8;

@@ -14,17 +14,24 @@ export const States = Object.freeze([
 
 /**
  * link: "idle" | "connecting" | "ready" | "reconnecting" | "error" (the socket and session);
- * mic: capturing and not muted; playing: model audio is coming out of the speaker;
- * replying: a model turn is streaming (speaks for itself in text mode, where nothing plays).
+ * mic: capturing and not muted; speech: the person is speaking (local voice detection);
+ * playing: model audio is coming out of the speaker; replying: a model turn is streaming;
+ * spoken: replies are spoken (audio modality); ptt: push-to-talk, where the person talks
+ * only while `holding` the button. "speaking" means the model is heard: its
+ * audio plays, or, with written replies, its words stream in. The person speaking (not
+ * muted) is "listening", whatever the model does.
  */
-export function deriveState({ link, mic = false, playing = false, replying = false }) {
+export function deriveState(facts) {
+  const { link, mic = false, speech = false, playing = false, replying = false, spoken = false } = facts;
   if (link !== "ready") return link;
-  if (playing || replying) return "speaking";
-  return mic ? "listening" : "ready";
+  const open = mic && (!facts.ptt || facts.holding); // what the person says goes to the model
+  if (open && (speech || facts.holding)) return "listening";
+  if (playing || (replying && !spoken)) return "speaking";
+  return open ? "listening" : "ready";
 }
 
 export class PageState {
-  #facts = { link: "idle", mic: false, playing: false, replying: false };
+  #facts = { link: "idle", mic: false, speech: false, playing: false, replying: false, spoken: false, ptt: false, holding: false };
   #state = "idle";
   #onChange;
 
@@ -56,7 +63,7 @@ const LABELS = {
   connecting: "Connecting…",
   ready: "Ready",
   listening: "Listening",
-  speaking: "Speaking",
+  speaking: "Pastra is speaking",
   reconnecting: "Reconnecting…",
   error: "Error",
 };
@@ -75,6 +82,7 @@ export function statusText(state, detail = "", activity = {}) {
     if (activity.waiting) return "Waiting for you";
     if (activity.hearing) return "Hearing you…";
     if (activity.muted && state === "ready") return "Muted";
+    if (activity.muted && state === "speaking") return "Pastra is speaking (you are muted)";
   }
   return LABELS[state] ?? state;
 }

@@ -1,6 +1,9 @@
 // Tool activity cards: name, arguments, status, result, one card per call id, updated in
-// place as `tool` events arrive (started → finished | cancelled).
+// place as `tool` events arrive (started → finished | cancelled). A failed call says so in
+// plain words (the event's `message`, else a generic sentence), and its card comes into view.
 import { clockTime, h, prettyJson, show } from "./ui.js";
+
+export const TOOL_FAILED = "The tool failed.";
 
 const STATUS = {
   started: "Running…",
@@ -24,7 +27,7 @@ export class ToolActivity {
   }
 
   /** A `tool` event (server-run function) or `tool.call` (a function the page must run). */
-  onEvent({ phase = "started", id, name, executor, ok, duration_ms: ms, args, response, result, summary, error }) {
+  onEvent({ phase = "started", id, name, executor, ok, duration_ms: ms, args, response, result, summary, error, message }) {
     const key = String(id ?? `${name}-${this.#cards.size}`);
     let card = this.#cards.get(key);
     if (!card) {
@@ -48,7 +51,18 @@ export class ToolActivity {
       const argsBlock = card.querySelector('[data-detail="args"]');
       if (argsBlock) argsBlock.open = false;
     }
+    if (status === "failed") this.#failed(card, message);
     return card;
+  }
+
+  #failed(card, message) {
+    let line = card.querySelector(".tool-card__message");
+    if (!line) {
+      line = h("p", { class: "tool-card__message", data: { testid: "tool-message" }, attrs: { role: "status" } });
+      card.querySelector(".card-event__title").after(line);
+    }
+    line.textContent = (typeof message === "string" && message.trim()) || TOOL_FAILED;
+    card.scrollIntoView?.({ block: "nearest" });
   }
 
   #card(id, name, executor) {

@@ -13,6 +13,7 @@ export class Transcript {
   #open = { user: null, model: null };
   #typed = []; // typed messages of the current turn, shown before the server confirms them
   #thinking = null; // the "Thinking…" line, while the model works on a reply
+  #lastModel = null; // the latest reply (it may still be playing after its turn ended)
   spokenReplies = true; // audio modality: the model's words are a transcript of its speech
 
   constructor(list, scroller = list.parentElement) {
@@ -20,14 +21,15 @@ export class Transcript {
     this.#scroller = scroller;
   }
 
+  typed = (id) => (id ? this.#list.querySelector(`[data-message-id="${CSS.escape(id)}"]`) : null);
   get isEmpty() {
     return !this.#list.firstElementChild;
   }
 
   /** A message the user typed: shown at once, confirmed by the turn's final user text. */
-  addTyped(text) {
+  addTyped(text, id = "") {
     const item = this.#bubble("user", text, false);
-    item.dataset.pending = "true";
+    Object.assign(item.dataset, { pending: "true", messageId: id });
     this.#typed.push(item);
     this.#append(item);
   }
@@ -85,9 +87,16 @@ export class Transcript {
     if (line) this.#append(line);
   }
 
-  onInterrupted() {
-    const item = this.#open.model;
-    if (!item || item.dataset.interrupted) return;
+  /** The reply was stopped: "(interrupted)", and its words cut to those heard (if known). */
+  onInterrupted(heard) {
+    const item = this.#open.model ?? this.#lastModel;
+    if (!item) return;
+    if (heard !== undefined) {
+      const body = item.querySelector(".bubble__text");
+      stickToBottom(this.#scroller, () => (body.textContent = heard && `${heard}…`));
+      item.dataset.heard = heard;
+    }
+    if (item.dataset.interrupted) return;
     item.dataset.interrupted = "true";
     item.querySelector(".bubble__who").append(h("span", { class: "muted", text: " (interrupted)" }));
   }
@@ -104,25 +113,20 @@ export class Transcript {
   }
 
   /** A non-turn line: code, its output, sources (cards.js), tool use, a session marker. */
-  addCode(event) {
-    this.#append(codeCard(event));
-  }
-
-  addCodeResult(event) {
-    this.#append(codeResultCard(event));
-  }
-
-  addGrounding(event) {
-    this.#append(groundingCard(event));
-  }
+  addCode = (event) => this.#append(codeCard(event));
+  addCodeResult = (event) => this.#append(codeResultCard(event));
+  addGrounding = (event) => this.#append(groundingCard(event));
 
   addMarker(text, kind = "marker", error = false) {
     const marker = h("p", { class: error ? "marker marker--error" : "marker", text });
-    this.#append(h("li", { class: "event", data: { kind } }, marker));
+    const item = h("li", { class: "event", data: { kind } }, marker);
+    this.#append(item);
+    return item;
   }
 
   #openBubble(role, spoken, late = role === "user") {
     const item = (this.#open[role] = this.#bubble(role, "", spoken));
+    if (role === "model") this.#lastModel = item;
     // Speech transcripts can arrive late: the user's words go before the reply they got.
     const reply = late ? this.#open.model : null;
     stickToBottom(this.#scroller, () => (reply ? reply.before(item) : this.#list.append(item)));

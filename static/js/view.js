@@ -12,6 +12,7 @@ export class TalkView {
   #ui;
   #detail = "";
   #muted = false;
+  #holding = false; // a typed message waits for the connection
   #state = "idle";
   #activity = IDLE_ACTIVITY;
 
@@ -29,7 +30,8 @@ export class TalkView {
     this.#state = state;
     root.dataset.state = state;
     if (!LIVE_STATES.includes(state)) this.#setActivity(IDLE_ACTIVITY);
-    const detail = state === "error" || state === "reconnecting" ? this.#detail : "";
+    let detail = state === "error" || state === "reconnecting" ? this.#detail : "";
+    if (state === "reconnecting" && this.#holding) detail += " Your message will be sent when it is back.";
     status.textContent = statusText(state, detail, { ...this.#activity, muted: this.#muted });
     if (state !== "error") show(retry, false);
   }
@@ -50,6 +52,13 @@ export class TalkView {
     }
   }
 
+  /** Typed text is waiting for the connection (the reconnecting status says it will go). */
+  holding(waiting) {
+    if (this.#holding === Boolean(waiting)) return;
+    this.#holding = Boolean(waiting);
+    this.render(this.#state);
+  }
+
   offerRetry(visible) {
     show(this.#ui.retry, visible);
   }
@@ -65,7 +74,7 @@ export class TalkView {
     setLabel(talk, active ? "Stop" : "Talk");
     talk.classList.toggle("is-active", active);
     mute.disabled = !active;
-    setPressed(mute, this.#muted);
+    setPressed(mute, this.#muted, this.#muted ? "Unmute" : "Mute");
     if (!active || muted) this.level(0);
   }
 
@@ -87,7 +96,15 @@ export class TalkView {
     Object.assign(this.#ui.root.dataset, { playedMs, bufferedMs, underruns });
   }
 
-  flushed(ms) {
-    this.#ui.root.dataset.flushMs = String(Math.round(ms));
+  /** Playback stopped: flush() → the audio thread's ack (data-flush-ms), the person's
+   * action → that ack (data-interrupt-ms), and when (data-flushed-at, performance.now()). */
+  flushed({ ms, sinceMs }) {
+    const data = this.#ui.root.dataset;
+    Object.assign(data, { flushMs: Math.round(ms), interruptMs: Math.round(sinceMs), flushedAt: Math.round(performance.now()) });
+  }
+
+  /** The player's output level (0..1), on the output meter. */
+  outputLevel(value) {
+    this.#ui.outputMeter?.style.setProperty("--level", value.toFixed(3));
   }
 }

@@ -33,6 +33,14 @@ export class Vision extends EventTarget {
     return this.#source.kind;
   }
 
+  /** The camera, screen and flip buttons: "camera" | "screen" | "flip". Turning a source on
+   * needs a session (`connect()`); turning it off or flipping must not open one. */
+  act(action, connect) {
+    if (action !== "flip" && this.kind !== action) connect();
+    if (action === "camera") return this.toggleCamera();
+    return action === "screen" ? this.toggleScreen() : this.flip();
+  }
+
   async toggleCamera() {
     if (this.#source.kind === "camera") return this.stop();
     await this.#run("camera", () => this.#source.startCamera());

@@ -1,11 +1,12 @@
 // The audio side of a session: one AudioContext, the microphone (16 kHz chunks out), the
-// player (24 kHz in), the level meter, and the screen wake lock while talking.
+// player (24 kHz in), the input and output level meters, local voice detection ("speech"
+// events: the person starts or stops speaking), and the screen wake lock while talking.
 import { AudioEngine } from "./audio.js";
 import { Mic } from "./mic.js";
 import { Player } from "./player.js";
 import { ScreenWakeLock } from "./wakelock.js";
 
-export class Voice {
+export class Voice extends EventTarget {
   #engine = new AudioEngine();
   #wake = new ScreenWakeLock();
   #mic;
@@ -13,21 +14,28 @@ export class Voice {
   #state;
   player;
 
-  /** view: TalkView; state: PageState; sendAudio(Int16Array) sends one chunk. */
-  constructor({ view, state, sendAudio }) {
+  /** view: TalkView; state: PageState; sendAudio(Int16Array) sends one chunk; vad: the
+   * local voice detection's {threshold, attackMs, hangoverMs} (vad.js). */
+  constructor({ view, state, sendAudio, vad = {} }) {
+    super();
     this.#view = view;
     this.#state = state;
-    this.#mic = new Mic(this.#engine);
+    this.#mic = new Mic(this.#engine, vad);
     this.player = new Player(this.#engine);
     const on = (target, type, handler) => target.addEventListener(type, ({ detail }) => handler(detail));
     on(this.#mic, "chunk", ({ pcm }) => sendAudio(pcm));
     on(this.#mic, "level", ({ level }) => view.level(level));
     on(this.#mic, "ended", () => this.#changed());
+    on(this.#mic, "speech", (detail) => {
+      state.update({ speech: detail.state === "start" });
+      this.dispatchEvent(new CustomEvent("speech", { detail }));
+    });
     on(this.player, "stats", (stats) => {
       view.player(stats);
+      view.outputLevel(stats.playing ? stats.level : 0);
       state.update({ playing: stats.playing });
     });
-    on(this.player, "flushed", ({ ms }) => view.flushed(ms));
+    on(this.player, "flushed", (detail) => view.flushed(detail));
     document.addEventListener("visibilitychange", () => document.hidden || this.#engine.resume());
   }
 
@@ -70,6 +78,7 @@ export class Voice {
     const active = this.#mic.active;
     this.#view.microphone(active, this.#mic.muted);
     if (!active) this.#wake.release();
-    this.#state.update({ mic: active && !this.#mic.muted });
+    const mic = active && !this.#mic.muted;
+    this.#state.update(mic ? { mic } : { mic, speech: false });
   }
 }

@@ -93,7 +93,7 @@ beforeEach(() => {
   timers = new FakeTimers();
   socket = new LiveSocket("ws://example.test/ws/live/", { WebSocketImpl: FakeWebSocket, timers, random: () => 0.5 });
   events = [];
-  for (const type of ["open", "session", "transcript", "audio", "reconnecting", "closed", "error"]) {
+  for (const type of ["open", "session", "transcript", "audio", "reconnecting", "closed", "error", "unsent"]) {
     socket.addEventListener(type, ({ detail }) => events.push([type, detail]));
   }
 });
@@ -144,16 +144,65 @@ describe("LiveSocket", () => {
     assert.equal(events.at(-1)[1].attempt, 1, "a ready session resets the backoff");
   });
 
-  test("gives up after the maximum attempts with a manual retry", () => {
+  test("never gives up: retries with capped, jittered backoff for as long as the page is open", () => {
     socket.start({});
-    for (let i = 0; i < 20 && events.at(-1)?.[0] !== "closed"; i++) {
+    const delays = [];
+    for (let i = 0; i < 40; i++) {
       latest().serverClose(TransportCode.ABNORMAL);
+      const [type, detail] = events.at(-1);
+      assert.equal(type, "reconnecting", `attempt ${i + 1}`);
+      delays.push(detail.delay);
       timers.advance(10_000);
     }
-    const [type, detail] = events.at(-1);
-    assert.equal(type, "closed");
-    assert.equal(detail.retry, "manual");
-    assert.equal(socket.active, false);
+    assert.equal(FakeWebSocket.all.length, 41);
+    assert.ok(Math.max(...delays) <= 8000, "capped");
+    assert.equal(socket.active, true);
+    socket.retryNow(); // nothing pending: a no-op
+    assert.equal(FakeWebSocket.all.length, 41);
+  });
+
+  test("the reconnecting message is the page's own, never the server's 'Reconnect to continue'", () => {
+    socket.start({});
+    latest().open();
+    latest().receive({ type: "error", code: CloseCode.SERVICE_RESTART, message: "The server is restarting. Reconnect to continue." });
+    latest().serverClose(CloseCode.SERVICE_RESTART, "The server is restarting. Reconnect to continue.");
+    assert.deepEqual(events.at(-1), ["reconnecting", { attempt: 1, delay: 0, message: "The server is restarting.", pending: 0 }]);
+  });
+
+  test("typed text is kept until the server received it, and sent again after a reconnect", () => {
+    socket.start({});
+    const first = latest();
+    first.open();
+    const { id } = socket.send({ type: "text", text: "into the void" });
+    assert.ok(id);
+    socket.send({ type: "text", text: "second" });
+    first.receive({ type: "received", id: first.json().find((m) => m.text === "second").id });
+    first.serverClose(TransportCode.ABNORMAL); // the first never arrived
+    assert.equal(events.at(-1)[1].pending, 1);
+    timers.advance(0);
+    latest().open();
+    assert.deepEqual(latest().json().map((m) => [m.type, m.text, m.id]), [["start", undefined, undefined], ["text", "into the void", id]]);
+    latest().receive({ type: "received", id });
+    socket.stop();
+    assert.ok(!events.some(([type]) => type === "unsent"));
+  });
+
+  test("text that could not be sent in the end is handed back as unsent", () => {
+    socket.start({});
+    const { id } = socket.send({ type: "text", text: "hello?" }); // not open yet
+    latest().serverClose(CloseCode.UNAUTHENTICATED);
+    const unsent = events.find(([type]) => type === "unsent");
+    assert.deepEqual(unsent[1].messages, [{ type: "text", text: "hello?", id }]);
+    assert.equal(events.at(-1)[0], "closed");
+  });
+
+  test("a message sent on an open socket is not sent twice", () => {
+    socket.start({});
+    latest().open();
+    socket.send({ type: "text", text: "one" });
+    socket.send({ type: "ping" });
+    socket.send({ type: "text", text: "two" });
+    assert.deepEqual(latest().json().map((m) => m.text ?? m.type), ["start", "one", "ping", "two"]);
   });
 
   test("an error event before the close gives the reason and the policy", () => {

@@ -27,7 +27,7 @@ describe("protocol mirror", () => {
 
   test("every client message type of browser_protocol.py is known", async () => {
     const { Client } = await import("../../static/js/protocol.js");
-    const types = python.match(/CLIENT_TYPES = frozenset\(\{([^}]*)\}\)/)[1].match(/"[^"]+"/g).map((t) => JSON.parse(t));
+    const types = python.match(/CLIENT_TYPES = frozenset\(\s*\{([^}]*)\}\s*\)/)[1].match(/"[^"]+"/g).map((t) => JSON.parse(t));
     assert.deepEqual([...types].sort(), Object.values(Client).sort());
   });
 

@@ -16,13 +16,23 @@ from assistant.live.errors import EndKind, SessionEnd
 from assistant.live.gemini import setup as policy
 from assistant.live.gemini.reasons import is_waiting, reason_text
 from assistant.live.gemini.server import ServerView, grounding_summary, usage_counts
-from assistant.live.gemini.wire import b64decode
+from assistant.live.gemini.wire import b64decode, dumps
 from assistant.live.recorder import TurnSummary
 from assistant.live.tool_calls import Routing
 from assistant.models import Conversation
 
 if TYPE_CHECKING:
     from assistant.live.session import LiveSession
+
+
+ACTIVITY_START = b'{"realtimeInput":{"activityStart":{}}}'
+ACTIVITY_END = b'{"realtimeInput":{"activityEnd":{}}}'
+
+
+def _stopped_note(heard: str) -> bytes:
+    said = f' It heard: "{heard}"' if heard else ""
+    note = f"(I stopped your reply.{said})"
+    return dumps({"clientContent": {"turns": [{"role": "user", "parts": [{"text": note}]}]}})
 
 
 class WebAdapter(Adapter):
@@ -32,6 +42,10 @@ class WebAdapter(Adapter):
         self.user_id = user_id
         self._thinking = False  # a `thinking` event went out for the reply still to come
         self._status = ""  # interactionStatus of the message that completes the turn
+        self._manual = False  # push-to-talk: the page brackets speech (activity.start/end)
+        self._in_activity = False
+        self._replying = False  # the model's reply is coming (until its turn completes)
+        self._cut = False  # the person stopped it: the rest is not sent to the page
 
     def close(self, end: SessionEnd) -> Close:
         code = web_close_code(end)
@@ -41,7 +55,9 @@ class WebAdapter(Adapter):
     # --- browser → server ---------------------------------------------------------------
 
     def on_bytes(self, data: bytes) -> SessionSpec | None:
-        if self.session is not None:
+        # Push-to-talk: audio outside activity.start/end would close Gemini's session (1007,
+        # gemini-live-protocol.md §2.3); a frame still in flight after the release is dropped.
+        if self.session is not None and (self._in_activity or not self._manual):
             self.session.push_pcm(data)
         return None
 
@@ -62,9 +78,17 @@ class WebAdapter(Adapter):
         metrics.CONTROL_IN.inc()
         session.limiter.check_control(len(text))
         if kind == "text":
-            session.text(bp.read_text(message))
+            text, message_id = bp.read_text(message)
+            session.text(text)
+            if message_id:  # the page keeps it (to send again after a reconnect) until this
+                self.downlink.put(bp.event("received", id=message_id))
         elif kind == "mic.stopped":
-            session.audio_stream_end()
+            if not self._manual:  # audioStreamEnd is for automatic activity detection only
+                session.audio_stream_end()
+        elif kind == "interrupt":
+            self._interrupt(*bp.read_interrupt(message))
+        elif kind in ("activity.start", "activity.end"):
+            self._activity(kind == "activity.start")
         elif kind == "tool.result":
             session.tool_response([bp.read_tool_result(message)])
         elif kind == "ping":
@@ -72,6 +96,42 @@ class WebAdapter(Adapter):
         elif kind == "stop":
             raise SessionEnd(EndKind.NORMAL)
         return None
+
+    def _interrupt(self, played_ms: int, heard: str, by: str) -> None:
+        """The person stopped the reply (the page has already silenced it): the rest of it is
+        not sent, the record says how much was heard, and Gemini is told to stop where
+        something documented does that. A typed message (`by: "text"`, sent right after) and
+        speech with automatic detection stop it themselves ("text counts as activity",
+        barge-in: gemini-live-protocol.md §2.3 and §5, compiled 2026-11)."""
+        session = self.session
+        data = {"played_ms": played_ms, "by": by, **({"heard": heard} if heard else {})}
+        session.recorder.session_event("interrupted_by_user", **data)
+        if not self._replying:
+            return  # the reply was whole already (the page was still playing it): nothing runs
+        self._cut = True  # Gemini's `interrupted`, when it comes, is recorded as the cut
+        if by != "button":
+            return  # the text, or the press of push-to-talk (activity.start), comes next
+        if session.spec.model not in policy.CLIENT_CONTENT_SEED_ONLY:
+            # No "stop" message exists; clientContent "will interrupt any current model
+            # generation" and, without turnComplete, waits for more (§2.2 [DOC S6/S7, S10]):
+            # a note of what the person heard, and no new reply, whatever the detection mode.
+            session.push_control(_stopped_note(heard))
+        elif self._manual and not self._in_activity:
+            # Where clientContent only seeds history, manual detection's activity interrupts
+            # (START_OF_ACTIVITY_INTERRUPTS, the default), at the cost of an empty turn.
+            session.push_control(ACTIVITY_START)
+            session.push_control(ACTIVITY_END)
+        # Else (automatic detection there) nothing documented stops it: the rest is dropped.
+
+    def _activity(self, start: bool) -> None:
+        if not self._manual:
+            raise bp.bad("`activity.start` and `activity.end` need `start.activity: manual`.")
+        if start == self._in_activity:
+            return
+        self._in_activity = start
+        self.session.push_control(ACTIVITY_START if start else ACTIVITY_END)
+        if not start:
+            self.session.user_turn_ended()
 
     def _start(self, options: dict) -> SessionSpec:
         model = allowed_model(options["model"])
@@ -89,7 +149,9 @@ class WebAdapter(Adapter):
             functions=options["functions"],
             language=options["language"],
             media_resolution=options["media_resolution"],
+            manual_activity=options["manual_activity"],
         )
+        self._manual = options["manual_activity"]
         return SessionSpec(
             user_id=self.user_id,
             client_kind=Conversation.ClientKind.WEB,
@@ -109,6 +171,9 @@ class WebAdapter(Adapter):
                 state=state,
                 conversation=str(session.conversation_id),
                 resumed=session.resumed,
+                # Gemini took the resumption handle: the model remembers the conversation.
+                context="resumed" if session.link.resumed else "new",
+                activity="manual" if self._manual else "auto",
                 model=session.spec.model,
                 voice=session.spec.voice,
                 emulator=bool(settings.PASTRA_UPSTREAM_IS_EMULATOR),
@@ -145,14 +210,16 @@ class WebAdapter(Adapter):
             put(event("thinking"))
         if view.audio or view.output_text or view.texts:
             self._thinking = False
-        if view.audio and not self.session.emulate_text:
+            self._replying = True
+        cut = self._cut
+        if view.audio and not self.session.emulate_text and not cut:
             for data in view.audio:
                 self.downlink.put_audio(b64decode(data))
         if view.input_text:
             put(event("transcript", role="user", text=view.input_text, final=False))
-        if view.output_text:
+        if view.output_text and not cut:
             put(event("transcript", role="model", text=view.output_text, final=False))
-        for text in view.texts:
+        for text in () if cut else view.texts:
             put(event("transcript", role="model", text=text, final=False, source="text"))
         for kind, first, second in view.code:
             if kind == "code":
@@ -207,8 +274,8 @@ class WebAdapter(Adapter):
         put, event = self.downlink.put, bp.event
         if summary.user:
             put(event("transcript", role="user", text=summary.user, final=True))
-        if summary.model:
+        if summary.model and not self._cut:  # a stopped reply keeps the words heard
             put(event("transcript", role="model", text=summary.model, final=True))
         status = {"status": self._status} if self._status else {}
-        self._thinking, self._status = False, ""
+        self._thinking, self._status, self._replying, self._cut = False, "", False, False
         put(event("turn.complete", turn=summary.turn, interrupted=summary.interrupted, **status))

@@ -99,8 +99,13 @@ def web_setup(
     functions: list[dict],
     language: str = "",
     media_resolution: str = "",
+    manual_activity: bool = False,
 ) -> ClientSetup:
     """The setup the web UI's `start` options stand for (both transcriptions always on).
+    `manual_activity` (push-to-talk) turns the model's voice detection off: the page brackets
+    speech with activityStart/activityEnd (Live API reference, BidiGenerateContentSetup
+    `realtimeInputConfig.automaticActivityDetection.disabled`; gemini-live-protocol.md §2.3,
+    compiled 2026-11: "only when automaticActivityDetection.disabled: true").
     `language` (a BCP-47 code) becomes speechConfig.languageCode, "" leaves it to the model;
     `media_resolution` (MEDIA_RESOLUTION_LOW/MEDIUM/HIGH) what a video frame costs, "" unset."""
     generation: dict[str, Any] = {"responseModalities": ["TEXT" if text_only else "AUDIO"]}
@@ -116,6 +121,8 @@ def web_setup(
         body["systemInstruction"] = {"parts": [{"text": persona.strip()}]}
     if functions:
         body["tools"] = [{"functionDeclarations": normalize(functions)}]
+    if manual_activity:
+        body["realtimeInputConfig"] = {"automaticActivityDetection": {"disabled": True}}
     return ClientSetup(
         model=model,
         body=body,
@@ -123,6 +130,20 @@ def web_setup(
         wants_output_transcription=True,
         text_only=text_only,
     )
+
+
+def manual_activity(setup: ClientSetup) -> bool:
+    """The client brackets speech itself (automatic activity detection disabled)."""
+    config = setup.body.get("realtimeInputConfig")
+    detection = config.get("automaticActivityDetection") if isinstance(config, dict) else None
+    return isinstance(detection, dict) and detection.get("disabled") is True
+
+
+# Models on which clientContent is only for seeding the history (it needs
+# historyConfig.initialHistoryInClientContent, else 1007): gemini-3.1-flash-live-preview's
+# launch docs (gemini-live-protocol.md §2.2, compiled 2026-11, [DOC S9]). On the others
+# clientContent is usable all session and "will interrupt any current model generation".
+CLIENT_CONTENT_SEED_ONLY = frozenset({"gemini-3.1-flash-live-preview"})
 
 
 def resolve_model(requested: str, *, default: str, aliases: dict, allowed: list) -> str | None:
