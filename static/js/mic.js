@@ -1,6 +1,7 @@
 // Microphone → capture worklet → 16 kHz PCM16 chunks of ~100 ms. Echo cancellation and noise
 // suppression on; errors surface (start() rejects) instead of being swallowed.
 // Events: "chunk" {pcm: Int16Array}, "level" {level: 0..1}, "ended" (device lost).
+import { microphoneConstraint } from "./devices.js";
 import { stopped, unsupported } from "./errors.js";
 import { INPUT_RATE } from "./protocol.js";
 
@@ -37,7 +38,13 @@ export class Mic extends EventTarget {
     if (!navigator.mediaDevices?.getUserMedia) throw unsupported("getUserMedia");
     const generation = this.#generation;
     const stream = await navigator.mediaDevices.getUserMedia({
-      audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+      audio: {
+        ...microphoneConstraint(), // the one chosen in Settings (devices.js), else the default
+        channelCount: 1,
+        echoCancellation: true,
+        noiseSuppression: true,
+        autoGainControl: true,
+      },
     });
     let context;
     try {
