@@ -12,6 +12,7 @@ export function bindInstructions(form, fetchImpl = (...args) => globalThis.fetch
   };
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    show("Saving…", "saving");
     try {
       const response = await fetchImpl(form.action, {
         method: "POST",

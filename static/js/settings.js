@@ -109,6 +109,18 @@ export class Settings extends EventTarget {
     this.#form.closest("[data-pastra]")?.setAttribute("data-devices-listed", "true");
   }
 
+  /** What goes into `start`. */
+  startOptions() {
+    const persona = personaList(this.#config).find((p) => p.id === this.values.persona);
+    const { modality, voice, language, resolution } = this.values;
+    const options = { modality, voice };
+    if (this.#config.model) options.model = this.#config.model;
+    if (language) options.language = language;
+    if (resolution) options.media_resolution = resolution;
+    if (persona?.text) options.persona = persona.text.slice(0, Limits.MAX_PERSONA_CHARS);
+    return options;
+  }
+
   #fill() {
     const { voice, persona, modality, language, resolution } = this.#form.elements;
     const config = this.#config;
