@@ -63,9 +63,17 @@ def talk(request):
             "quota_seconds": quota_seconds,
             "quota_text": quota_text(quota_seconds),
             "earlier": _earlier_turns(request),
-            "instructions_form": StandingInstructionsForm(instance=request.user),
+            "instructions_form": _instructions_in_settings(request.user),
         },
     )
+
+
+def _instructions_in_settings(user) -> StandingInstructionsForm:
+    """The standing instructions' field sits among the Settings sheet's fields (a form of its
+    own cannot nest in the sheet's): it belongs to the sheet's #instructions-form."""
+    form = StandingInstructionsForm(instance=user)
+    form.fields["standing_instructions"].widget.attrs["form"] = "instructions-form"
+    return form
 
 
 def _earlier_turns(request) -> list[dict]:

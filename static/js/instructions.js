@@ -2,10 +2,11 @@
 // (JSON back), with a visible "Saved" or the reason it was not; without JavaScript the form
 // posts and the server redirects back (assistant/views.py standing_instructions).
 
-/** Wire the [data-instructions] form (none on the page: nothing to do). */
+/** Wire the [data-instructions] form (none on the page: nothing to do). Its field, button and
+ * status may sit elsewhere (the `form` attribute): the status is found in the document. */
 export function bindInstructions(form, fetchImpl = (...args) => globalThis.fetch(...args)) {
   if (!form) return;
-  const status = form.querySelector("[data-instructions-status]");
+  const status = form.ownerDocument.querySelector("[data-instructions-status]");
   const show = (text, result) => {
     status.textContent = text;
     status.dataset.result = result;

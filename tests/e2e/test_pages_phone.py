@@ -187,6 +187,7 @@ class PhonePageTests(PageHelpers, LiveBrowserTestCase):
         expect(root).not_to_have_attribute("data-conversation", first)
         page.get_by_test_id("settings-button").click()
         self.assert_touch_targets(page, "settings sheet")
+        self.screenshot(page, "pages-settings-phone")
         self.assert_clean_console()
 
     def test_the_camera_preview_is_small_and_full_screen_puts_controls_and_captions_over_it(self):
