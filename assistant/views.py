@@ -85,8 +85,8 @@ def _earlier_turns(request) -> list[dict]:
         )
     except (ValueError, Conversation.DoesNotExist):
         return []
-    items = transcript_items(selectors.conversation_events(conversation=conversation))
-    return items[-EARLIER_EVENTS:]
+    events = selectors.conversation_recent_turns(conversation=conversation, limit=EARLIER_EVENTS)
+    return transcript_items(events)
 
 
 @login_required

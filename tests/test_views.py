@@ -646,3 +646,12 @@ def test_the_sign_in_page_says_what_pastra_is(client, settings):
     assert "screen" in html
     assert 'data-testid="signup-link"' in html
     assert '<label for="id_login">' in html
+
+
+@pytest.mark.django_db
+def test_continue_shows_only_the_end_of_a_long_conversation(alice_client, alice, make_conversation):
+    turns = [EventRecord(kind=Kind.USER_TEXT, text=f"turn {i:03}") for i in range(80)]
+    conversation = make_conversation(alice, *turns, EventRecord(kind=Kind.USAGE, data={"x": 1}))
+    html = page(alice_client.get(f"/?conversation={conversation.pk}"))
+    shown = re.findall(r"turn (\d{3})", html)
+    assert shown == [f"{i:03}" for i in range(20, 80)]  # the last 60, in order
