@@ -32,11 +32,17 @@ export class Quota {
   /** One second passed: count it if a session is live. */
   tick() {
     if (!this.#element || Number.isNaN(this.#seconds)) return;
+    const live = this.#observe();
+    if (live) this.#show(this.#seconds - 1);
+  }
+
+  /** Note the page's state; a session that just ended (however short) asks the server what
+   * is left, once the server has released its lease. Returns whether a session is live. */
+  #observe() {
     const live = LIVE_STATES.has(this.#root.dataset.state);
-    // A session ended: what the ledger says once the server has released its lease.
     if (this.#live && !live) setTimeout(() => this.refresh(), REFRESH_DELAY_MS);
     this.#live = live;
-    if (live) this.#show(this.#seconds - 1);
+    return live;
   }
 
   /** Ask the server what is left (the ledger, after the session's final charge). */
@@ -62,6 +68,10 @@ export class Quota {
   }
 
   start() {
-    if (this.#element && !this.#timer) this.#timer = setInterval(() => this.tick(), 1000);
+    if (!this.#element || this.#timer) return;
+    this.#timer = setInterval(() => this.tick(), 1000);
+    // Every state change, not only those a tick sees: a session can last less than a second.
+    const Observer = globalThis.MutationObserver;
+    if (Observer) new Observer(() => this.#observe()).observe(this.#root, { attributeFilter: ["data-state"] });
   }
 }

@@ -74,3 +74,35 @@ describe("quota refresh", () => {
     assert.equal(quota.seconds, 1799); // kept
   });
 });
+
+describe("quota refresh after a short session", () => {
+  test("a session shorter than a tick still asks the server when it ends", async (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout", "setInterval"] });
+    const observers = [];
+    const saved = { MutationObserver: globalThis.MutationObserver, fetch: globalThis.fetch };
+    t.after(() => Object.assign(globalThis, saved));
+    globalThis.MutationObserver = class {
+      constructor(callback) {
+        this.callback = callback;
+        observers.push(this);
+      }
+      observe() {}
+    };
+    const asked = [];
+    globalThis.fetch = async (url) => {
+      asked.push(url);
+      return { ok: true, json: async () => ({ seconds: 600 }) };
+    };
+    const element = { dataset: { seconds: "3600", url: "/quota/" }, textContent: "" };
+    const root = { dataset: { state: "idle" } };
+    new Quota(element, root).start();
+    root.dataset.state = "ready"; // connected and replied…
+    observers[0].callback();
+    root.dataset.state = "idle"; // …and stopped, all between two ticks
+    observers[0].callback();
+    t.mock.timers.tick(1500);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(asked, ["/quota/"]);
+    assert.equal(element.textContent, "10 min left today");
+  });
+});
