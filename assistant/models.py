@@ -10,6 +10,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
+STANDING_INSTRUCTIONS_MAX_CHARS = 2000  # a paragraph or two; the setup stays small
+
 
 class User(AbstractUser):
     """Pastra's user. Staff may override the deployment's quotas per user (null = default)."""
@@ -19,6 +21,13 @@ class User(AbstractUser):
     )
     daily_seconds = models.PositiveIntegerField(
         null=True, blank=True, help_text="Live seconds per day; empty = deployment default."
+    )
+    # The user's own standing instructions, added after the deployment's base instruction and
+    # the persona in every web session's systemInstruction (assistant/personas.py).
+    standing_instructions = models.TextField(
+        blank=True,
+        max_length=STANDING_INSTRUCTIONS_MAX_CHARS,
+        help_text="Added to the system instruction of the user's web sessions.",
     )
 
     def effective_max_sessions(self) -> int:

@@ -1,10 +1,14 @@
 """The choices the web app's settings offer: persona presets (system-instruction additions),
 the prebuilt voices, the reply languages and the camera quality (media resolution).
 
-The deployment's own base instruction (PASTRA_SYSTEM_INSTRUCTION) always comes first; a persona
-is appended to it by the bridge. The browser's `start` is checked against these lists
+The deployment's own base instruction (PASTRA_SYSTEM_INSTRUCTION, or the file
+PASTRA_SYSTEM_INSTRUCTION_FILE names) always comes first; a persona is appended to it by the
+bridge, and the user's own standing instructions (User.standing_instructions) last
+(`with_standing_instructions`). The browser's `start` is checked against these lists
 (browser_protocol.read_start).
 """
+
+from typing import Any
 
 PERSONAS = [
     {"id": "default", "label": "Helpful assistant", "text": ""},
@@ -117,3 +121,24 @@ MEDIA_RESOLUTION_VALUES = {
     "medium": "MEDIA_RESOLUTION_MEDIUM",
     "high": "MEDIA_RESOLUTION_HIGH",
 }
+
+
+STANDING_HEADER = "The user's standing instructions:"
+
+
+def with_standing_instructions(built: dict[str, Any], standing: str) -> dict[str, Any]:
+    """The upstream setup message ({"setup": …}) with the user's standing instructions
+    appended after the base instruction and the persona, as a paragraph of their own under a
+    heading that says whose they are; unchanged when there are none."""
+    text = (standing or "").strip()
+    if not text:
+        return built
+    setup = built["setup"]
+    instruction = setup.get("systemInstruction")
+    parts = list(instruction.get("parts") or []) if isinstance(instruction, dict) else []
+    before = "\n\n".join(str(p.get("text", "")) for p in parts if isinstance(p, dict)).strip()
+    merged = "\n\n".join(t for t in (before, f"{STANDING_HEADER}\n{text}") if t)
+    content: dict[str, Any] = {"parts": [{"text": merged}]}
+    if isinstance(instruction, dict) and isinstance(instruction.get("role"), str):
+        content["role"] = instruction["role"]
+    return {**built, "setup": {**setup, "systemInstruction": content}}

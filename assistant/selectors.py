@@ -44,6 +44,14 @@ def conversation_events(*, conversation: Conversation) -> QuerySet[ConversationE
     return conversation.events.order_by("seq")
 
 
+def conversation_recent_turns(*, conversation: Conversation, limit: int) -> list[ConversationEvent]:
+    """The last `limit` events of a conversation's clean transcript (no usage or session
+    events), oldest first: what the talk page shows when the conversation is continued."""
+    Kind = ConversationEvent.Kind
+    recent = conversation.events.exclude(kind__in=[Kind.USAGE, Kind.SESSION]).order_by("-seq")
+    return list(reversed(recent[:limit]))
+
+
 def conversation_export(*, conversation: Conversation) -> dict:
     """A self-contained JSON-able record of one conversation and its events."""
     return {

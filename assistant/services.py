@@ -419,6 +419,7 @@ class LeaseGrant:
     next_turn: int
     remaining_seconds: float
     resumed: bool
+    standing_instructions: str = ""  # the user's own (User.standing_instructions)
 
 
 def _usage_by_day(start: datetime, end: datetime) -> dict[date, float]:
@@ -523,7 +524,7 @@ def lease_acquire(
     """
     user = (
         User.objects.select_for_update()  # serialises a user's starts
-        .only("is_active", "max_sessions", "daily_seconds")
+        .only("is_active", "max_sessions", "daily_seconds", "standing_instructions")
         .get(pk=user_id)
     )
     if not user.is_active:
@@ -604,6 +605,8 @@ def lease_acquire(
         next_turn=next_turn,
         remaining_seconds=slice_,
         resumed=resumed,
+        # A Gemini client brings its own systemInstruction; the web UI's user has these.
+        standing_instructions=user.standing_instructions if client_kind == "web" else "",
     )
 
 

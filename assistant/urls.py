@@ -24,6 +24,8 @@ urlpatterns = [
         views.conversation_delete,
         name="conversation_delete",
     ),
+    path("quota/", views.quota, name="quota"),
+    path("settings/instructions/", views.standing_instructions, name="standing_instructions"),
     path("settings/tokens/", views.token_list, name="token_list"),
     path("settings/tokens/<int:token_id>/revoke/", views.token_revoke, name="token_revoke"),
     path(

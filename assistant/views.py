@@ -1,10 +1,12 @@
-"""The user's pages: the assistant shell, conversation history, and personal access tokens.
+"""The user's pages: the assistant shell, conversation history, personal access tokens and
+the user's own standing instructions.
 
 Thin adapters: reads go through assistant.selectors, writes through assistant.services.
 """
 
 import json
 import logging
+import uuid
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -14,16 +16,23 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from assistant import control, personas, selectors, services
-from assistant.forms import AccessTokenCreateForm, ConversationSearchForm
+from assistant.forms import (
+    AccessTokenCreateForm,
+    ConversationSearchForm,
+    StandingInstructionsForm,
+)
 from assistant.models import Conversation, ConversationEvent
 
 logger = logging.getLogger(__name__)
 
 CONVERSATIONS_PER_PAGE = 20
+EARLIER_EVENTS = 60  # the last events of a continued conversation shown on the talk page
 LIVE_WS_PATH = "/ws/live/"
 
 Kind = ConversationEvent.Kind
@@ -53,8 +62,65 @@ def talk(request):
             "emulator": settings.PASTRA_UPSTREAM_IS_EMULATOR,
             "quota_seconds": quota_seconds,
             "quota_text": quota_text(quota_seconds),
+            "earlier": _earlier_turns(request),
+            "instructions_form": _instructions_in_settings(request.user),
         },
     )
+
+
+def _instructions_in_settings(user) -> StandingInstructionsForm:
+    """The standing instructions' field sits among the Settings sheet's fields (a form of its
+    own cannot nest in the sheet's): it belongs to the sheet's #instructions-form."""
+    form = StandingInstructionsForm(instance=user)
+    form.fields["standing_instructions"].widget.attrs["form"] = "instructions-form"
+    return form
+
+
+def _earlier_turns(request) -> list[dict]:
+    """History's Continue (`/?conversation=<uuid>`): the end of that conversation's clean
+    transcript, shown before any new turn. Not the user's, or not an id: nothing."""
+    try:
+        conversation = selectors.conversation_get_for_user(
+            user=request.user, conversation_id=uuid.UUID(request.GET.get("conversation", ""))
+        )
+    except (ValueError, Conversation.DoesNotExist):
+        return []
+    events = selectors.conversation_recent_turns(conversation=conversation, limit=EARLIER_EVENTS)
+    return transcript_items(events)
+
+
+@login_required
+@require_GET
+@never_cache
+def quota(request):
+    """The day's remaining live time, as the talk page shows it (it asks after each session)."""
+    seconds = int(selectors.user_live_seconds_left(user=request.user))
+    return JsonResponse({"seconds": seconds, "text": quota_text(seconds)})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def standing_instructions(request):
+    """The user's standing instructions: the talk page's Settings saves them here (fetch, JSON
+    back), and without JavaScript this page does (a redirect back with a message)."""
+    wants_json = "application/json" in request.headers.get("Accept", "")
+    data = request.POST if request.method == "POST" else None
+    form = StandingInstructionsForm(data, instance=request.user)
+    if request.method == "POST":
+        if form.is_valid():
+            form.save()
+            if wants_json:
+                return JsonResponse({"saved": True})
+            messages.success(
+                request, "Saved. Your standing instructions apply from your next session."
+            )
+            next_url = request.POST.get("next", "")
+            if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+                next_url = "assistant:talk"
+            return redirect(next_url)
+        if wants_json:
+            return JsonResponse({"saved": False, "errors": form.errors.get_json_data()}, status=400)
+    return render(request, "assistant/standing_instructions.html", {"form": form})
 
 
 def quota_text(seconds: int) -> str:
@@ -94,10 +160,15 @@ def _own_conversation(request, conversation_id) -> Conversation:
 def conversation_detail(request, conversation_id):
     conversation = _own_conversation(request, conversation_id)
     events = selectors.conversation_events(conversation=conversation)
+    details = request.GET.get("details") == "1"
     return render(
         request,
         "assistant/conversation_detail.html",
-        {"conversation": conversation, "timeline": [timeline_item(e) for e in events]},
+        {
+            "conversation": conversation,
+            "details": details,
+            "timeline": transcript_items(events, details=details),
+        },
     )
 
 
@@ -230,6 +301,29 @@ def _grounding(data: dict) -> tuple[list[dict], list[str]]:
         data.get("queries") or data.get("webSearchQueries") or data.get("web_search_queries") or []
     )
     return links, [str(q) for q in queries if q]
+
+
+# What a clean transcript leaves out (the "Show details" view has them).
+DETAIL_KINDS = frozenset({Kind.USAGE, Kind.SESSION})
+
+
+def transcript_items(events, *, details: bool = False) -> list[dict]:
+    """The record's timeline. Clean by default: no usage or session events, and the time
+    (hours and minutes) only on an item whose minute differs from the one before; with
+    `details`, every event with its time to the second (`time_format`)."""
+    items, last_minute = [], None
+    for event in events:
+        if not details and event.kind in DETAIL_KINDS:
+            continue
+        item = timeline_item(event)
+        local = timezone.localtime(event.created_at)
+        minute = local.replace(second=0, microsecond=0)
+        if details or minute != last_minute:
+            item["time"] = local
+            item["time_format"] = "H:i:s" if details else "H:i"
+        last_minute = minute
+        items.append(item)
+    return items
 
 
 def timeline_item(event: ConversationEvent) -> dict:

@@ -9,6 +9,8 @@ port=${PORT:-8799}
 export DJANGO_SETTINGS_MODULE=pastra_site.settings DEBUG=0 PASTRA_HTTPS=0
 export SECRET_KEY="lighthouse-$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')"
 export ALLOWED_HOSTS=127.0.0.1,localhost DATABASE_URL="sqlite:///$tmp/db.sqlite3"
+# DEBUG=0 needs an upstream named; the pages never open a live session while measured.
+export PASTRA_UPSTREAM_URL=${PASTRA_UPSTREAM_URL:-ws://127.0.0.1:9}
 .venv/bin/python manage.py migrate -v0
 .venv/bin/python manage.py collectstatic --noinput -v0
 cookie=$(.venv/bin/python -c "

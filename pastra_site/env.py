@@ -78,6 +78,20 @@ def env_secret(name: str, default: str = "") -> str:
     return os.environ.get(name, default).strip()
 
 
+def env_text_file(name: str) -> str:
+    """The text of the file that NAME names (UTF-8, stripped); missing, unreadable or empty
+    stops the process with NAME and the path in the message."""
+    path = os.environ.get(name, "").strip()
+    try:
+        text = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = getattr(exc, "strerror", None) or "not UTF-8 text"
+        raise ImproperlyConfigured(f"cannot read {name}={path}: {why}") from exc
+    if not text:
+        raise ImproperlyConfigured(f"{name}={path} is empty")
+    return text
+
+
 def database_from_url(url: str) -> dict:
     """`postgres://user:pass@host:port/db?sslmode=require` or `sqlite:///path` → DATABASES entry."""
     parts = urlsplit(url)

@@ -14,6 +14,7 @@ from pastra_site.env import (
     env_map,
     env_secret,
     env_str,
+    env_text_file,
     is_google_url,
     redis_host,
     sqlite_database,
@@ -295,6 +296,11 @@ PASTRA_SYSTEM_INSTRUCTION = env_str(
     "You are Pastra, a friendly real-time assistant that can see, hear and talk. "
     "Answer briefly and naturally; say when you use a tool.",
 )
+# A text file whose content is the base instruction (the tutorial's system-instructions.txt):
+# it wins over PASTRA_SYSTEM_INSTRUCTION; a missing, unreadable or empty file stops the start.
+PASTRA_SYSTEM_INSTRUCTION_FILE = env_str("PASTRA_SYSTEM_INSTRUCTION_FILE")
+if PASTRA_SYSTEM_INSTRUCTION_FILE:
+    PASTRA_SYSTEM_INSTRUCTION = env_text_file("PASTRA_SYSTEM_INSTRUCTION_FILE")
 
 # --- Limits ----------------------------------------------------------------------------------
 

@@ -287,6 +287,8 @@ def test_conversation_detail_shows_the_timeline(alice_client, alice, make_conver
     assert "Searched for: paris weather" in html
     assert "Interrupted" in html
     assert "Error 1011: Upstream went away" in html
+    assert "total tokens 99" not in html  # clean by default: usage is a detail
+    html = page(alice_client.get(f"/conversations/{conversation.pk}/?details=1"))
     assert "total tokens 99" in html
 
 
@@ -411,7 +413,7 @@ def test_created_token_is_shown_once_then_only_its_prefix(alice_client, alice):
     response = alice_client.post("/settings/tokens/", {"name": "genai script"})
 
     html = page(response)
-    raw = re.search(r'value="(pst_[^"]+)"', html).group(1)
+    raw = re.search(r'data-testid="new-token"[^>]*>(pst_[^<]+)</code>', html).group(1)
     assert services.access_token_authenticate(raw=raw) == alice
     assert "will not be shown again" in html
     assert "no-store" in response["Cache-Control"]
@@ -491,3 +493,165 @@ def test_favicon_redirects_to_the_app_icon(client):
     assert response.status_code == 301
     assert response["Location"].endswith(".png")
     assert "/static/img/pastra-192" in response["Location"]
+
+
+# --- Issue 14: clean transcripts, Continue, quota, standing instructions, landing ----------
+
+
+def _times(html: str) -> list[str]:
+    return re.findall(r'<time class="event__time"[^>]*>([^<]+)</time>', html)
+
+
+@pytest.mark.django_db
+def test_a_saved_transcript_is_clean_by_default_and_detailed_on_request(
+    alice_client, alice, make_conversation
+):
+    start = timezone.now().replace(second=5, microsecond=0)
+    conversation = make_conversation(
+        alice,
+        EventRecord(kind=Kind.SESSION, text="started", created_at=start),
+        EventRecord(kind=Kind.OUTPUT_TRANSCRIPT, text="Hi there.", created_at=start),
+        EventRecord(kind=Kind.USAGE, data={"total_tokens": 42}, created_at=start),
+        EventRecord(kind=Kind.USER_TEXT, text="Same minute", created_at=start),
+        EventRecord(
+            kind=Kind.MODEL_TEXT, text="Two minutes on", created_at=start + timedelta(minutes=2)
+        ),
+        title_text="First words",
+    )
+    url = f"/conversations/{conversation.pk}/"
+
+    clean = page(alice_client.get(url))
+    assert "Session event" not in clean
+    assert "started" not in clean
+    assert "Usage:" not in clean
+    assert "total tokens 42" not in clean
+    local = timezone.localtime(start)
+    later = local + timedelta(minutes=2)
+    # the first item's minute, then the time only where the minute changes (hh:mm)
+    first = timezone.localtime(
+        Conversation.objects.get(pk=conversation.pk).events.first().created_at
+    )
+    expected = [first.strftime("%H:%M")]
+    if first.strftime("%H:%M") != local.strftime("%H:%M"):
+        expected.append(local.strftime("%H:%M"))
+    expected.append(later.strftime("%H:%M"))
+    assert _times(clean) == expected
+    assert "Two minutes on" in clean
+    assert "Same minute" in clean
+    assert 'href="?details=1"' in clean
+    assert "Show details" in clean
+
+    detailed = page(alice_client.get(url + "?details=1"))
+    assert "Session event: started" in detailed
+    assert "Usage: total tokens 42" in detailed
+    assert len(_times(detailed)) == 6  # every item, to the second
+    assert local.strftime("%H:%M:%S") in _times(detailed)
+    assert "Hide details" in detailed
+
+
+@pytest.mark.django_db
+def test_continue_shows_the_earlier_turns_on_the_talk_page(alice_client, alice, make_conversation):
+    conversation = make_conversation(
+        alice,
+        EventRecord(kind=Kind.SESSION, text="started"),
+        EventRecord(kind=Kind.OUTPUT_TRANSCRIPT, text="Paris is sunny today."),
+        title_text="Weather in Paris?",
+    )
+    detail = page(alice_client.get(f"/conversations/{conversation.pk}/"))
+    assert f'href="/?conversation={conversation.pk}" data-testid="continue-link"' in detail
+
+    html = page(alice_client.get(f"/?conversation={conversation.pk}"))
+    (transcript,) = re.findall(r'<ol[^>]*data-testid="transcript"[^>]*>(.*?)</ol>', html, re.S)
+    roles = re.findall(r'data-role="(\w+)"[^>]*data-earlier="true"', transcript)
+    assert roles == ["user", "model"]
+    assert "Weather in Paris?" in transcript
+    assert "Paris is sunny today." in transcript
+    assert "started" not in transcript  # clean: no session events
+
+    fresh = page(alice_client.get("/"))
+    assert re.search(r'data-testid="transcript"[^>]*></ol>', fresh)
+
+
+@pytest.mark.django_db
+def test_continue_never_shows_another_users_conversation(bob_client, alice, make_conversation):
+    conversation = make_conversation(alice, title_text="Alice's secret")
+    for query in (f"?conversation={conversation.pk}", "?conversation=not-a-uuid"):
+        html = page(bob_client.get("/" + query))
+        assert "Alice&#x27;s secret" not in html
+        assert re.search(r'data-testid="transcript"[^>]*></ol>', html)
+
+
+@pytest.mark.django_db
+def test_the_talk_page_offers_new_conversation_full_screen_and_the_devices(alice_client):
+    html = page(alice_client.get("/"))
+    for hook in [
+        "new-conversation",
+        "fullscreen-button",
+        "microphone-select",
+        "camera-select",
+        "save-instructions",
+    ]:
+        assert f'data-testid="{hook}"' in html, hook
+    assert 'data-url="/quota/"' in html
+
+
+@pytest.mark.django_db
+def test_quota_endpoint_says_what_is_left_today(alice, alice_client):
+    alice.daily_seconds = 3600
+    alice.save()
+    DailyUsage.objects.create(user=alice, day=timezone.localdate(), seconds=610.4)
+    assert alice_client.get("/quota/").json() == {"seconds": 2989, "text": "49 min left today"}
+    assert Client().get("/quota/").status_code == 302  # signed out: no figures
+
+
+@pytest.mark.django_db
+def test_standing_instructions_are_saved_from_settings_capped_and_validated(alice, alice_client):
+    url = reverse("assistant:standing_instructions")
+    response = alice_client.post(
+        url,
+        {"standing_instructions": "  Call me Sam.  ", "next": "/?conversation=x"},
+        HTTP_ACCEPT="application/json",
+    )
+    assert response.json() == {"saved": True}
+    alice.refresh_from_db()
+    assert alice.standing_instructions == "Call me Sam."
+
+    too_long = alice_client.post(
+        url, {"standing_instructions": "x" * 2001}, HTTP_ACCEPT="application/json"
+    )
+    assert too_long.status_code == 400
+    assert "at most 2000 characters" in json.dumps(too_long.json())
+    alice.refresh_from_db()
+    assert alice.standing_instructions == "Call me Sam."
+
+    # Without JavaScript: a redirect back (never to another site) with a message.
+    plain = alice_client.post(url, {"standing_instructions": "Be brief.", "next": "/"})
+    assert plain.status_code == 302
+    assert plain["Location"] == "/"
+    evil = alice_client.post(url, {"standing_instructions": "x", "next": "https://evil.example/"})
+    assert evil["Location"] == "/"
+    html = page(alice_client.get("/"))
+    assert "Your standing instructions apply from your next session" in html
+    assert re.search(r'name="standing_instructions"[^>]*>\s*x</textarea>', html)
+
+
+@pytest.mark.django_db
+def test_the_sign_in_page_says_what_pastra_is(client, settings):
+    settings.PASTRA_SIGNUP_OPEN = True
+    html = page(client.get("/accounts/login/"))
+    assert 'data-testid="landing"' in html
+    assert "sees, hears" in html
+    assert "host yourself" in html
+    assert "camera" in html
+    assert "screen" in html
+    assert 'data-testid="signup-link"' in html
+    assert '<label for="id_login">' in html
+
+
+@pytest.mark.django_db
+def test_continue_shows_only_the_end_of_a_long_conversation(alice_client, alice, make_conversation):
+    turns = [EventRecord(kind=Kind.USER_TEXT, text=f"turn {i:03}") for i in range(80)]
+    conversation = make_conversation(alice, *turns, EventRecord(kind=Kind.USAGE, data={"x": 1}))
+    html = page(alice_client.get(f"/?conversation={conversation.pk}"))
+    shown = re.findall(r"turn (\d{3})", html)
+    assert shown == [f"{i:03}" for i in range(20, 80)]  # the last 60, in order

@@ -125,9 +125,7 @@ async def arenew(*, lease_id, user_id: int) -> float:
         raise refusal(error) from None
 
 
-async def release(
-    *, lease_id, conversation_id, end: SessionEnd, user_id: int | None = None
-) -> None:
+async def release(lease_id, conversation_id, end: SessionEnd, user_id: int | None = None) -> None:
     """Drop the lease and end the conversation (failed unless the end was clean). Never
     raises: a failure is logged and counted (a lease not renewed goes stale anyway)."""
     try:

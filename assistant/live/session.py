@@ -20,7 +20,7 @@ from typing import Any
 
 from django.conf import settings
 
-from assistant import metrics
+from assistant import metrics, personas
 from assistant.live import handles, lease
 from assistant.live.buffers import Downlink, Uplink
 from assistant.live.contract import ClientSink, SessionSpec
@@ -71,6 +71,7 @@ class LiveSession:
         self.lease_id = None
         self.client_handle = ""  # Pastra's signed handle (Gemini path)
         self.resumed = False
+        self.standing_instructions = ""  # the web user's own, read with the lease
         self.emulate_text = policy.emulate_text(spec.setup, spec.model)
         self._done: asyncio.Future[SessionEnd] = asyncio.get_running_loop().create_future()
         self.tasks = SessionTasks(f"user={spec.user_id}", self.end)
@@ -187,7 +188,7 @@ class LiveSession:
         self.recorder.turn = grant.next_turn
         self.link.handle = grant.upstream_handle or None
         self.quota_deadline = time.monotonic() + max(0.0, grant.remaining_seconds)
-        self.resumed = grant.resumed
+        self.resumed, self.standing_instructions = grant.resumed, grant.standing_instructions
         if grant.resumed:
             self.client_handle = handles.issue(
                 user_id=spec.user_id, conversation_id=grant.conversation_id
@@ -225,12 +226,7 @@ class LiveSession:
     async def _finish_records(self, end: SessionEnd) -> None:
         self.tools.close()  # calls still open are recorded as cancelled
         await self.recorder.close(end)
-        await lease.release(
-            lease_id=self.lease_id,
-            conversation_id=self.conversation_id,
-            end=end,
-            user_id=self.spec.user_id,
-        )
+        await lease.release(self.lease_id, self.conversation_id, end, self.spec.user_id)
         metrics.LIVE_SESSIONS.labels(self.spec.client_kind).dec()
         logger.info(
             "user=%s live session ended: %s after %.1fs (%d reconnects, %d/%d audio in/out, "
@@ -257,7 +253,7 @@ class LiveSession:
     # --- wiring ---------------------------------------------------------------------------
 
     def _setup(self, handle: str | None) -> dict:
-        return policy.build_setup(
+        built = policy.build_setup(
             self.spec.setup,
             model=self.spec.model,
             base_instruction=settings.PASTRA_SYSTEM_INSTRUCTION,
@@ -265,6 +261,7 @@ class LiveSession:
             handle=handle,
             emulate_text=self.emulate_text,
         )
+        return personas.with_standing_instructions(built, self.standing_instructions)
 
     def _leave_out_added_tools(self) -> list[str]:
         """The upstream refused the setup: leave out the Google-run tools Pastra added (not

@@ -50,6 +50,10 @@ if (root) {
   });
   // Pre-connect while the person types their first message.
   ui.input.addEventListener("input", () => ui.input.value.trim() && app.connect(), { once: true });
+  byId("new-conversation").addEventListener("click", () => {
+    app.newConversation();
+    history.replaceState(null, "", location.pathname); // a reload starts afresh too
+  });
   byId("settings-button").addEventListener("click", () => ui.dialog.showModal());
   ui.dialog.addEventListener("close", () => {
     if (ui.dialog.returnValue === "new") app.newConversation();

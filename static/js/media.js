@@ -2,6 +2,7 @@
 // (no user-agent sniffing): screen sharing where getDisplayMedia exists, a flip button where
 // there is more than one camera. The browser's own "Stop sharing" ends the source here too.
 // Events: "change" {kind: "camera" | "screen" | null}.
+import { cameraConstraint } from "./devices.js";
 import { unsupported } from "./errors.js";
 
 export class VideoSource extends EventTarget {
@@ -41,7 +42,7 @@ export class VideoSource extends EventTarget {
     if (!navigator.mediaDevices?.getUserMedia) throw unsupported("getUserMedia");
     const stream = await navigator.mediaDevices.getUserMedia({
       audio: false,
-      video: { facingMode: { ideal: facing }, width: { ideal: 1280 }, height: { ideal: 720 } },
+      video: { ...cameraConstraint(facing), width: { ideal: 1280 }, height: { ideal: 720 } },
     });
     this.#facing = facing;
     this.#attach(stream, "camera");

@@ -2,6 +2,7 @@
 // suppression on; errors surface (start() rejects) instead of being swallowed.
 // Events: "chunk" {pcm: Int16Array}, "level" {level: 0..1}, "ended" (device lost),
 // "speech" {state: "start" | "end", at} (local voice detection; `at` is performance.now()).
+import { microphoneConstraint } from "./devices.js";
 import { stopped, unsupported } from "./errors.js";
 import { INPUT_RATE } from "./protocol.js";
 
@@ -41,7 +42,13 @@ export class Mic extends EventTarget {
     if (!navigator.mediaDevices?.getUserMedia) throw unsupported("getUserMedia");
     const generation = this.#generation;
     const stream = await navigator.mediaDevices.getUserMedia({
-      audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+      audio: {
+        ...microphoneConstraint(), // the one chosen in Settings (devices.js), else the default
+        channelCount: 1,
+        echoCancellation: true,
+        noiseSuppression: true,
+        autoGainControl: true,
+      },
     });
     let context;
     try {

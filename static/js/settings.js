@@ -2,6 +2,10 @@
 // server's config, or built-in ones), reply language and camera quality (media resolution).
 // Remembered in localStorage (nothing secret); a change applies from the next `start` (the
 // page restarts a running session to apply it). The server's config lists win over these.
+// Also in the sheet: the microphone and camera to use (devices.js, from their next start) and
+// the user's standing instructions (saved on the server, from the next session on).
+import { chooseDevices, fillDevicePicker, loadDevices } from "./devices.js";
+import { bindInstructions } from "./instructions.js";
 import { Limits } from "./protocol.js";
 
 // The 30 prebuilt voices (assistant/personas.py VOICES, in the same order).
@@ -86,6 +90,23 @@ export class Settings extends EventTarget {
     this.values = resolveSettings(stored, config);
     this.#fill();
     form.addEventListener("change", () => this.#read());
+    loadDevices(storage);
+    for (const name of ["microphone", "camera"]) {
+      form.elements[name]?.addEventListener("change", ({ target }) => chooseDevices({ [name]: target.value }));
+    }
+    // Names and ids need permission: list again when the sheet opens and when devices change.
+    form.closest("[data-pastra]")?.querySelector("[data-testid='settings-button']")
+      ?.addEventListener("click", () => this.refreshDevices());
+    navigator.mediaDevices?.addEventListener?.("devicechange", () => this.refreshDevices());
+    this.refreshDevices();
+    bindInstructions(form.closest("dialog")?.querySelector("[data-instructions]"));
+  }
+
+  /** Fill the microphone and camera lists (the remembered choice stays selected). */
+  async refreshDevices() {
+    const { microphone, camera } = this.#form.elements;
+    await fillDevicePicker({ microphone, camera });
+    this.#form.closest("[data-pastra]")?.setAttribute("data-devices-listed", "true");
   }
 
   /** What goes into `start`. */

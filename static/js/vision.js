@@ -1,5 +1,6 @@
-// Camera and screen controls: one source at a time, preview, flip where there are two
-// cameras, ≤ 1 frame/s to the socket with a visible "sending" indicator.
+// Camera and screen controls: one source at a time, a small preview (full screen on demand,
+// with the controls and captions over it), flip where there are two cameras, ≤ 1 frame/s to
+// the socket with a visible "sending" indicator.
 import { mediaErrorMessage } from "./errors.js";
 import { FrameSender, frameEdge } from "./frames.js";
 import { VideoSource } from "./media.js";
@@ -21,6 +22,8 @@ export class Vision extends EventTarget {
     this.#frames.addEventListener("frame", ({ detail }) => this.#sent(detail.count));
     show(ui.screen, VideoSource.canShareScreen);
     show(ui.flip, false);
+    this.#fullscreenButton()?.addEventListener("click", () => this.fullscreen(!this.isFullscreen));
+    document.addEventListener("keydown", (event) => event.key === "Escape" && this.fullscreen(false));
     navigator.mediaDevices?.addEventListener?.("devicechange", () => this.#countCameras());
   }
 
@@ -60,6 +63,26 @@ export class Vision extends EventTarget {
     this.#source.stop();
   }
 
+  get isFullscreen() {
+    return this.#ui.root.dataset.fullscreen === "true";
+  }
+
+  /** The preview fills the screen (the dock and the latest captions over it), or not. */
+  fullscreen(on) {
+    const { root } = this.#ui;
+    const next = Boolean(on) && this.active;
+    if (next) root.dataset.fullscreen = "true";
+    else delete root.dataset.fullscreen;
+    const button = this.#fullscreenButton();
+    if (!button) return;
+    setPressed(button, next);
+    button.setAttribute("aria-label", next ? "Exit full screen" : "Full screen");
+  }
+
+  #fullscreenButton() {
+    return this.#ui.preview.querySelector("[data-testid='fullscreen-button']");
+  }
+
   /** The camera quality (media resolution) chosen: frames are sized to what the model keeps. */
   quality(resolution) {
     this.#frames.maxEdge = frameEdge(resolution);
@@ -90,6 +113,7 @@ export class Vision extends EventTarget {
     ui.root.dataset.video = kind ?? "";
     if (kind) this.#frames.start();
     else this.#frames.stop();
+    if (!kind) this.fullscreen(false); // nothing to show full screen
     this.dispatchEvent(new CustomEvent("change", { detail: { kind } }));
   }
 
