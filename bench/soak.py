@@ -47,6 +47,18 @@ def flat(samples: list[dict], warmup: int) -> dict[str, bool]:
     return verdict
 
 
+def slope_per_10_minutes(samples: list[dict], key: str) -> float:
+    """Least-squares slope of `key` over the last two thirds of the run, per 10 minutes: a
+    leak shows as a steady slope, a one-off step (a backlog's high-water) does not."""
+    tail = samples[len(samples) // 3 :]
+    if len(tail) < 3:
+        return 0.0
+    xs, ys = [s["minute"] for s in tail], [float(s[key]) for s in tail]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    spread = sum((x - mx) ** 2 for x in xs) or 1.0
+    return round(10 * sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / spread, 2)
+
+
 async def sample_every(pid: int, port: int, seconds: float, until: float, samples: list[dict]):
     t0 = time.monotonic()
     while True:
@@ -119,6 +131,8 @@ async def main() -> int:
     lost = sent - sum(r.received for r in results)
     warmup = round(WARMUP_MINUTES * 60 / args.every)
     verdict = flat(samples, warmup)
+    steady = flat(samples, len(samples) // 3)  # from a third of the run on
+    slopes = {key: slope_per_10_minutes(samples, key) for key in TOLERANCE}
     report = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()} {os.cpu_count()} cpu, {platform.python_version()}",
@@ -133,6 +147,8 @@ async def main() -> int:
         "driver_stalls": sum(r.stalls for r in results),
         "client_errors": [r.error for r in results if r.error][:5],
         "flat": verdict,
+        "flat_from_a_third": steady,
+        "slope_per_10_minutes": slopes,
         "samples": samples,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -142,6 +158,7 @@ async def main() -> int:
     for s in samples:
         print(f"| {s['minute']} | {s['rss_mb']} | {s['fds']} | {s['tasks']} | {s['sessions']} |")
     print(f"\nsent {sent} audio chunks, lost {lost}; flat after the warm-up: {verdict}")
+    print(f"flat from a third of the run on: {steady}; slope per 10 minutes: {slopes}")
     print(f"written to {args.out}")
     return 0 if all(verdict.values()) else 1
 
