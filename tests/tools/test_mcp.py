@@ -8,11 +8,26 @@ import threading
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db import connections
 
 from assistant.models import MCPServer
 from assistant.tools import mcp_secret, mcp_tools, registry
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def in_thread(fn, *args, **kwargs):
+    """`fn` in a worker thread whose database connection is given back when it is done: a
+    pooled connection kept by a bare thread would starve the PostgreSQL pool for the tests
+    after this one."""
+
+    def run():
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    return await asyncio.to_thread(run)
 
 
 def server_row(url: str, *, name="demo", secret="", **fields) -> MCPServer:
@@ -106,7 +121,7 @@ async def test_a_tool_error_is_the_tools_own_sentence(demo, alice):
 
 
 async def test_a_call_past_the_servers_timeout_is_an_error_the_model_can_say(mcp_server, alice):
-    await asyncio.to_thread(server_row, mcp_server.url, secret="s3cret", timeout_seconds=0.5)
+    await in_thread(server_row, mcp_server.url, secret="s3cret", timeout_seconds=0.5)
     found = await tools_of(alice.id)
     result = await call(found, "demo__sleep", {"seconds": 3})
     assert not result.ok
@@ -118,7 +133,7 @@ async def test_a_call_past_the_servers_timeout_is_an_error_the_model_can_say(mcp
 
 
 async def test_a_server_that_dies_mid_call_gives_an_error_then_is_left_out(fresh_mcp_server, alice):
-    await asyncio.to_thread(server_row, fresh_mcp_server.url)
+    await in_thread(server_row, fresh_mcp_server.url)
     found = await tools_of(alice.id)
     result = await call(found, "demo__die", {})
     assert not result.ok
@@ -135,9 +150,9 @@ async def test_a_server_that_dies_mid_call_gives_an_error_then_is_left_out(fresh
 async def test_tool_list_changes_are_seen_once_the_cached_listing_expires(
     fresh_mcp_server, alice, monkeypatch
 ):
-    await asyncio.to_thread(server_row, fresh_mcp_server.url)
+    await in_thread(server_row, fresh_mcp_server.url)
     assert "demo__shout" not in (await tools_of(alice.id)).tools
-    await asyncio.to_thread(fresh_mcp_server.add_tool)
+    await in_thread(fresh_mcp_server.add_tool)
     # Within the TTL the cached listing is used: no round trip at a session start.
     assert "demo__shout" not in (await tools_of(alice.id)).tools
     later = mcp_tools.time.monotonic() + 61
@@ -149,7 +164,7 @@ async def test_tool_list_changes_are_seen_once_the_cached_listing_expires(
 
 
 async def test_a_loopback_url_is_refused_without_allow_private(mcp_server, alice):
-    await asyncio.to_thread(server_row, mcp_server.url, secret="s3cret", allow_private=False)
+    await in_thread(server_row, mcp_server.url, secret="s3cret", allow_private=False)
     found = await tools_of(alice.id)
     assert (found.tools, found.unavailable) == ({}, ("demo",))
     demo = await MCPServer.objects.aget(name="demo")
@@ -162,11 +177,11 @@ async def test_a_loopback_url_is_refused_without_allow_private(mcp_server, alice
 async def test_the_secret_is_never_shown(demo, alice):
     found = await tools_of(alice.id)
     assert "s3cret" not in repr(found)
-    assert "s3cret" not in repr(await asyncio.to_thread(mcp_tools.config_of, demo))
+    assert "s3cret" not in repr(await in_thread(mcp_tools.config_of, demo))
 
 
 async def test_a_wrong_secret_is_refused_credentials(mcp_server, alice):
-    await asyncio.to_thread(server_row, mcp_server.url, secret="not it")
+    await in_thread(server_row, mcp_server.url, secret="not it")
     found = await tools_of(alice.id)
     assert found.unavailable == ("demo",)
     demo = await MCPServer.objects.aget(name="demo")
@@ -174,7 +189,7 @@ async def test_a_wrong_secret_is_refused_credentials(mcp_server, alice):
 
 
 async def test_a_server_is_only_for_its_users_and_groups(mcp_server, alice, bob, make_user):
-    carol = await asyncio.to_thread(make_user, "carol")
+    carol = await in_thread(make_user, "carol")
 
     def setup():
         staff = Group.objects.create(name="staff")
@@ -185,7 +200,7 @@ async def test_a_server_is_only_for_its_users_and_groups(mcp_server, alice, bob,
         team.groups.add(staff)
         server_row(mcp_server.url, name="off", secret="s3cret", enabled=False)
 
-    await asyncio.to_thread(setup)
+    await in_thread(setup)
     assert {n.split("__")[0] for n in (await tools_of(alice.id)).tools} == {"mine"}
     assert set((await tools_of(carol.id)).tools) == {"team__add"}  # only its enabled tool
     assert (await tools_of(bob.id)).tools == {}
@@ -212,11 +227,11 @@ async def test_a_slow_server_never_holds_up_the_session_start(mcp_server, alice,
         settings.PASTRA_MCP_LIST_TIMEOUT_SECONDS = 0.5
         port = silent.getsockname()[1]
         url = f"http://127.0.0.1:{port}/mcp"
-        await asyncio.to_thread(server_row, url, name="slow", timeout_seconds=60)
-        demo = await asyncio.to_thread(server_row, mcp_server.url, secret="s3cret")
+        await in_thread(server_row, url, name="slow", timeout_seconds=60)
+        demo = await in_thread(server_row, mcp_server.url, secret="s3cret")
         # demo's listing is cached first: on a loaded machine its own first listing may take
         # longer than the 0.5 s this test allows.
-        await mcp_tools.listing(await asyncio.to_thread(mcp_tools.config_of, demo), wait=10)
+        await mcp_tools.listing(await in_thread(mcp_tools.config_of, demo), wait=10)
         found = await tools_of(alice.id)
         assert found.unavailable == ("slow",)
         assert "demo__add" in found.tools
@@ -235,7 +250,7 @@ async def test_the_connection_goes_to_the_address_the_guard_checked(mcp_server, 
     (DNS rebinding cannot move it): mcp.test exists only in the test's resolver."""
     resolver["mcp.test"] = ["127.0.0.1"]
     url = mcp_server.url.replace("127.0.0.1", "mcp.test")
-    await asyncio.to_thread(server_row, url, secret="s3cret")
+    await in_thread(server_row, url, secret="s3cret")
     found = await tools_of(alice.id)
     assert found.unavailable == ()
     result = await call(found, "demo__add", {"a": 1, "b": 1})
