@@ -102,7 +102,11 @@ class Hub:
                 self._task = loop.create_task(self._listen(layer), name="control hub")
 
     async def _listen(self, layer) -> None:
-        channel = await layer.new_channel("pastra.hub.")
+        # The default prefix: channels_redis serves every local channel of a process from one
+        # receive loop on that prefix's key; a channel of another prefix would hold the
+        # loop's lock on its own key and starve the process's other consumers (the admin
+        # live view's watchers) of their messages.
+        channel = await layer.new_channel()
         renewal = asyncio.get_running_loop().create_task(
             self._renew(layer, channel), name="control hub renewal"
         )

@@ -108,3 +108,44 @@ async def test_the_listener_outlives_a_failing_receive(alice, emulator, monkeypa
     _, code = await receive_close(comm)
     assert code == 4410
     await comm.disconnect()
+
+
+@pytest.mark.redis
+async def test_on_redis_the_hub_shares_the_processs_receive_loop(settings):
+    """channels_redis serves a process's local channels from one receive loop on one prefix:
+    the hub's channel must not hold it on a key of its own while another consumer of the same
+    process (an admin live-view watcher) waits for a message."""
+    import os
+    import uuid
+
+    import channels.layers
+
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [os.environ["REDIS_URL"]], "prefix": f"hub-{uuid.uuid4().hex}"},
+        }
+    }
+    channels.layers.channel_layers.backends.clear()
+    got, hub = [], control_hub.hub()
+
+    class Member:
+        def control(self, event):
+            got.append(event)
+
+    member = Member()
+    try:
+        await hub.join(member, ("g",))  # the listener is receiving from here on
+        await asyncio.sleep(0.2)
+        layer = get_channel_layer()
+        watcher = await layer.new_channel()
+        await layer.send(watcher, {"type": "conversation.events"})
+        message = await asyncio.wait_for(layer.receive(watcher), 2.0)
+        assert message["type"] == "conversation.events"
+        await control_hub.send("g", {"type": "live.end", "reason": "x"})
+        await wait_for(lambda: got, seconds=2)
+        assert got == [{"type": "live.end", "reason": "x"}]
+    finally:
+        hub.leave(member, ("g",))
+        await hub.stop()
+        channels.layers.channel_layers.backends.clear()
