@@ -216,13 +216,8 @@ def access_token_find(*, raw: str) -> AccessToken | None:
     """The active token of an active user for this raw token, or None. Records the use to
     the minute, as the token list shows it: a token already used this minute is not written
     again (a burst of sockets with one token: one query each, not two)."""
-    if not raw or not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
-        return None
-    token = (
-        AccessToken.objects.select_related("user")
-        .filter(token_hash=_hash_token(raw), revoked_at__isnull=True, user__is_active=True)
-        .first()
-    )
+    found = _usable_token(raw)
+    token = found.select_related("user").first() if found is not None else None
     if token is not None:
         token.last_used_at = _token_used(token.pk, token.last_used_at)
     return token
@@ -232,19 +227,22 @@ def access_token_identify(*, raw: str) -> tuple[int, int] | None:
     """`access_token_find` for a live socket, which needs only the ids: (token id, user id),
     or None. The same rules and use record, without building the two model instances (the
     token lookup was a tenth of the connect path's CPU in a burst: docs/connect-profile.md)."""
-    if not raw or not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
-        return None
-    row = (
-        AccessToken.objects.filter(
-            token_hash=_hash_token(raw), revoked_at__isnull=True, user__is_active=True
-        )
-        .values_list("pk", "user_id", "last_used_at")
-        .first()
-    )
+    found = _usable_token(raw)
+    row = found.values_list("pk", "user_id", "last_used_at").first() if found is not None else None
     if row is None:
         return None
     _token_used(row[0], row[2])
     return row[0], row[1]
+
+
+def _usable_token(raw: str):
+    """The active token of an active user for this raw token, as a query (None for a string
+    that cannot be one): the rules `access_token_find` and `access_token_identify` share."""
+    if not raw or not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
+        return None
+    return AccessToken.objects.filter(
+        token_hash=_hash_token(raw), revoked_at__isnull=True, user__is_active=True
+    )
 
 
 def _token_used(token_id: int, last_used_at: datetime | None) -> datetime | None:

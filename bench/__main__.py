@@ -78,21 +78,24 @@ async def steady_cpu(
     return cpu, time.monotonic() - t0, rss
 
 
+def target_load(target: dict, path: str, sessions: int, seconds: float, video_fps: float) -> Load:
+    """The load of `sessions` clients on `path` against one setup's server."""
+    return Load(
+        url=target["url"],
+        path=path,
+        key=target.get("key", "bench"),
+        cookie=target.get("cookie", ""),
+        origin=f"http://127.0.0.1:{target.get('port')}",
+        sessions=sessions,
+        seconds=seconds,
+        video_fps=video_fps,
+    )
+
+
 async def warm(target: dict, path: str, video_fps: float) -> None:
     """A few sessions through a new server before any measurement, so that its first-use
     costs (imports, caches, pools) are in the idle baseline `rss_idle_kb`, not per session."""
-    await run_load(
-        Load(
-            url=target["url"],
-            path=path,
-            key=target.get("key", "bench"),
-            cookie=target.get("cookie", ""),
-            origin=f"http://127.0.0.1:{target.get('port')}",
-            sessions=5,
-            seconds=1.0,
-            video_fps=video_fps,
-        )
-    )
+    await run_load(target_load(target, path, 5, 1.0, video_fps))
 
 
 def load_processes(sessions: int, asked: int | None) -> int:
@@ -117,16 +120,7 @@ async def measure(
     video_fps: float = VIDEO_FPS,
 ) -> dict:
     pid, port = target.get("pid"), target.get("port")
-    load = Load(
-        url=target["url"],
-        path=path,
-        key=target.get("key", "bench"),
-        cookie=target.get("cookie", ""),
-        origin=f"http://127.0.0.1:{port}",
-        sessions=sessions,
-        seconds=seconds,
-        video_fps=video_fps,
-    )
+    load = target_load(target, path, sessions, seconds, video_fps)
     watched = [emu_pid] + ([pid] if pid else [])
     cpu0 = [cpu_seconds(p) for p in watched]
     metrics0 = scrape(port) if target.get("metrics") else {}
