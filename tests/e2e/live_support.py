@@ -98,16 +98,25 @@ class DroppingProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            if not self._admit(client):
+                continue
             upstream = socket.create_connection(self.target)
             with self.lock:
                 self.sockets |= {client, upstream}
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
+    def _admit(self, client: socket.socket) -> bool:
+        """Whether to connect this client through (a subclass may turn it away)."""
+        return True
+
+    def _forward(self, sink: socket.socket, data: bytes) -> None:
+        sink.sendall(data)
+
     def _pipe(self, source, sink):
         try:
             while data := source.recv(65536):
-                sink.sendall(data)
+                self._forward(sink, data)
         except OSError:
             pass
         finally:

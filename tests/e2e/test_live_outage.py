@@ -6,7 +6,6 @@ status never contradicts itself, and "the conversation goes on" only when it doe
 import contextlib
 import re
 import socket
-import threading
 import time
 
 import pytest
@@ -36,37 +35,21 @@ class OutageProxy(DroppingProxy):
         self.refused: list[tuple[float, str]] = []  # (time, request line) while down
         super().__init__(port)
 
-    def _accept(self):
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            if self.down:
-                with contextlib.suppress(OSError):
-                    client.settimeout(1)
-                    line = client.recv(200).split(b"\r\n", 1)[0].decode(errors="replace")
-                    self.refused.append((time.monotonic(), line))
-                with contextlib.suppress(OSError):
-                    client.shutdown(socket.SHUT_RDWR)
-                client.close()
-                continue
-            upstream = socket.create_connection(self.target)
-            with self.lock:
-                self.sockets |= {client, upstream}
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+    def _admit(self, client):
+        if not self.down:
+            return True
+        with contextlib.suppress(OSError):
+            client.settimeout(1)
+            line = client.recv(200).split(b"\r\n", 1)[0].decode(errors="replace")
+            self.refused.append((time.monotonic(), line))
+        with contextlib.suppress(OSError):
+            client.shutdown(socket.SHUT_RDWR)
+        client.close()
+        return False
 
-    def _pipe(self, source, sink):
-        try:
-            while data := source.recv(65536):
-                if not self.blackhole:
-                    sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (source, sink):
-                self._close(s)
+    def _forward(self, sink, data):
+        if not self.blackhole:
+            sink.sendall(data)
 
     def socket_attempts(self) -> list[float]:
         return [at for at, line in self.refused if line.startswith("GET /ws/live/")]

@@ -161,6 +161,18 @@ async def start_web(comm, **options) -> dict:
     return got.events[-1]
 
 
+async def long_reply_playing(comm) -> Collected:
+    """Ask for the emulator's `/long` reply and return once its text and two chunks of its
+    audio have arrived: a reply still playing, to talk over or interrupt."""
+    await comm.send_json_to({"type": "text", "text": "/long"})
+    got = await receive_until(comm, lambda e: e["type"] == "transcript" and e["role"] == "model")
+    while len(got.audio) < 2:
+        message = await comm.receive_output(timeout=5)
+        if message.get("bytes"):
+            got.audio.append(message["bytes"])
+    return got
+
+
 async def web_turn(comm, text: str, *, seconds: float = 10.0) -> Collected:
     await comm.send_json_to({"type": "text", "text": text})
     return await receive_until(comm, lambda e: e["type"] == "turn.complete", seconds=seconds)

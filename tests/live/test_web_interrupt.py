@@ -7,22 +7,20 @@ import pytest
 from assistant.live import browser_protocol as bp
 from assistant.live.errors import SessionEnd
 from assistant.models import ConversationEvent
-from tests.live.conftest import frames, receive_until, start_web, tone, web_client, web_turn
+from tests.live.conftest import (
+    frames,
+    long_reply_playing,
+    receive_until,
+    start_web,
+    tone,
+    web_client,
+    web_turn,
+)
 from tests.live.test_web_socket import events_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 Kind = ConversationEvent.Kind
-
-
-async def _long_reply_playing(comm):
-    await comm.send_json_to({"type": "text", "text": "/long"})
-    got = await receive_until(comm, lambda e: e["type"] == "transcript" and e["role"] == "model")
-    while len(got.audio) < 2:
-        message = await comm.receive_output(timeout=5)
-        if message.get("bytes"):
-            got.audio.append(message["bytes"])
-    return got
 
 
 async def test_the_interrupt_button_stops_the_reply_upstream_and_on_the_record(
@@ -31,7 +29,7 @@ async def test_the_interrupt_button_stops_the_reply_upstream_and_on_the_record(
     await start_emulator(pace=1.0)  # real time: the reply is still being generated
     comm = web_client(alice)
     ready = await start_web(comm)
-    await _long_reply_playing(comm)
+    await long_reply_playing(comm)
     interrupt = {"type": "interrupt", "played_ms": 900, "heard": "Here is a long", "by": "button"}
     await comm.send_json_to(interrupt)
     # Gemini was told (clientContent): it sends `interrupted`, then ends the turn at once.

@@ -6,6 +6,7 @@ from assistant.models import Conversation, ConversationEvent
 from tests.live.conftest import (
     TEXT_MODEL,
     frames,
+    long_reply_playing,
     receive_until,
     silence,
     start_web,
@@ -78,13 +79,7 @@ async def test_audio_turn_with_barge_in(alice, start_emulator):
     emulator = await start_emulator(pace=4.0)
     comm = web_client(alice)
     ready = await start_web(comm)
-    await comm.send_json_to({"type": "text", "text": "/long"})
-    # some model audio is playing...
-    got = await receive_until(comm, lambda e: e["type"] == "transcript" and e["role"] == "model")
-    while len(got.audio) < 2:
-        message = await comm.receive_output(timeout=5)
-        if message.get("bytes"):
-            got.audio.append(message["bytes"])
+    got = await long_reply_playing(comm)  # some model audio is playing...
     # ...and the user talks over it: 0.8 s of speech, then silence.
     for frame in frames(tone(800) + silence(700)):
         await comm.send_to(bytes_data=frame)
