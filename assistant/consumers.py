@@ -145,8 +145,7 @@ class _SessionConsumer(BridgeConsumer):
                 await self._watchdog
         if self.session is not None:
             self.session.end(SessionEnd(EndKind.CLIENT_GONE))
-            await self._wait_main()
-        self.leave_groups()
+            await self._wait_main()  # its end leaves the groups (and BridgeConsumer's at last)
 
     async def on_server_shutdown(self) -> None:
         """The server is stopping: record what we have, then let daphne go on."""
