@@ -73,6 +73,9 @@ class Conversation(models.Model):
     seconds_used = models.FloatField(default=0)
     has_tool_calls = models.BooleanField(default=False)
     has_errors = models.BooleanField(default=False)
+    # The highest event `seq` written (services.conversation_record, the only writer of
+    # events, numbers a batch from it under the row's lock in the same statement).
+    last_seq = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["-started_at"]

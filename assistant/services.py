@@ -4,6 +4,7 @@ or `database_sync_to_async`."""
 
 import dataclasses
 import hashlib
+import json
 import os
 import secrets
 import socket
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Exists, F, Max, OuterRef, Q
+from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
 from assistant import control, metrics, selectors
@@ -39,6 +40,7 @@ TOKEN_PREFIX = "pst_"  # noqa: S105 (a public marker, not a secret)
 EPHEMERAL_PREFIX = "auth_tokens/pse_"
 EPHEMERAL_KEPT = timedelta(days=1)  # an expired ephemeral token's row is kept this long
 _TITLE_KINDS = {ConversationEvent.Kind.USER_TEXT, ConversationEvent.Kind.INPUT_TRANSCRIPT}
+_TOOL_KINDS = {ConversationEvent.Kind.TOOL_CALL, ConversationEvent.Kind.CODE_EXECUTION}
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,6 @@ def conversation_start(
     )
 
 
-@transaction.atomic
 def conversation_record(
     *,
     conversation_id,
@@ -83,17 +84,128 @@ def conversation_record(
 ) -> int:
     """Append events (dense `seq`), add usage and live seconds, keep the latest handle.
 
-    One transaction per batch: the recorder calls this once per turn, not per fragment.
-    Returns the number of events written.
+    One write per batch (the recorder calls this once per turn, not per fragment), numbered
+    from `Conversation.last_seq` under the conversation row's lock, so concurrent writers to
+    one conversation never collide. This is the only writer of events. On PostgreSQL it is one
+    statement (one round trip, no ORM compilation: it runs at every turn of every session).
+    Returns the number of events written; raises Conversation.DoesNotExist.
     """
-    conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
     events = [_storable_event(e) for e in events]
+    kinds = {e.kind for e in events}
+    first = next((e.text for e in events if e.kind in _TITLE_KINDS and e.text.strip()), "")
+    batch = _Batch(
+        count=len(events),
+        usage=usage or Usage(),
+        seconds=seconds or 0.0,
+        handle=resumption_handle,
+        tools=bool(kinds & _TOOL_KINDS),
+        errors=ConversationEvent.Kind.ERROR in kinds,
+        title=first.strip()[:200],
+    )
     now = timezone.now()
-    next_seq = (conversation.events.aggregate(m=Max("seq"))["m"] or 0) + 1
-    rows = [
+    if connection.vendor == "postgresql":
+        _record_postgresql(conversation_id, events, batch, now)
+    else:
+        _record_portable(conversation_id, events, batch, now)
+    return len(events)
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    count: int
+    usage: Usage
+    seconds: float
+    handle: str | None
+    tools: bool
+    errors: bool
+    title: str  # the conversation's title if it has none yet ("": none in this batch)
+
+
+_CONVERSATION, _EVENT = Conversation._meta.db_table, ConversationEvent._meta.db_table
+# The row lock, the numbering and the counters in the UPDATE; the events inserted from the
+# arrays in the same statement; the two counts tell a missing conversation from an empty batch.
+_RECORD_SQL = f"""
+WITH c AS (
+    UPDATE {_CONVERSATION} SET
+        last_seq = last_seq + %(n)s,
+        prompt_tokens = prompt_tokens + %(prompt)s,
+        response_tokens = response_tokens + %(response)s,
+        total_tokens = total_tokens + %(total)s,
+        seconds_used = seconds_used + %(seconds)s,
+        resumption_handle = COALESCE(%(handle)s, resumption_handle),
+        has_tool_calls = has_tool_calls OR %(tools)s,
+        has_errors = has_errors OR %(errors)s,
+        title = CASE WHEN title = '' THEN %(title)s ELSE title END
+    WHERE id = %(id)s
+    RETURNING id, last_seq - %(n)s AS base
+), ins AS (
+    INSERT INTO {_EVENT} (conversation_id, seq, turn, kind, "text", data, duration_ms, created_at)
+    SELECT c.id, c.base + v.ord, v.turn, v.kind, v.body, v.data::jsonb, v.duration_ms, v.created_at
+    FROM c CROSS JOIN unnest(
+        %(turns)s::integer[], %(kinds)s::text[], %(texts)s::text[], %(datas)s::text[],
+        %(durations)s::integer[], %(times)s::timestamptz[]
+    ) WITH ORDINALITY AS v(turn, kind, body, data, duration_ms, created_at, ord)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM ins)
+"""  # noqa: S608 (table names from the models, values as parameters)
+
+
+def _record_postgresql(conversation_id, events: list[EventRecord], batch: _Batch, now) -> None:
+    params = {
+        "id": conversation_id,
+        "n": batch.count,
+        "prompt": batch.usage.prompt_tokens,
+        "response": batch.usage.response_tokens,
+        "total": batch.usage.total_tokens,
+        "seconds": batch.seconds,
+        "handle": batch.handle,
+        "tools": batch.tools,
+        "errors": batch.errors,
+        "title": batch.title,
+        "turns": [e.turn for e in events],
+        "kinds": [str(e.kind) for e in events],
+        "texts": [e.text for e in events],
+        "datas": [json.dumps(e.data) for e in events],
+        "durations": [e.duration_ms for e in events],
+        "times": [e.created_at or now for e in events],
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_RECORD_SQL, params)
+        (found, _written) = cursor.fetchone()
+    if not found:
+        raise Conversation.DoesNotExist(f"conversation {conversation_id} does not exist")
+
+
+@transaction.atomic
+def _record_portable(conversation_id, events: list[EventRecord], batch: _Batch, now) -> None:
+    """The same write through the ORM (SQLite, the embedded default): the UPDATE takes the
+    write lock first, so the numbering read after it is exact."""
+    changes: dict = {"last_seq": F("last_seq") + batch.count}
+    if batch.usage != Usage():
+        changes["prompt_tokens"] = F("prompt_tokens") + batch.usage.prompt_tokens
+        changes["response_tokens"] = F("response_tokens") + batch.usage.response_tokens
+        changes["total_tokens"] = F("total_tokens") + batch.usage.total_tokens
+    if batch.seconds:
+        changes["seconds_used"] = F("seconds_used") + batch.seconds
+    if batch.handle is not None:
+        changes["resumption_handle"] = batch.handle
+    if batch.tools:
+        changes["has_tool_calls"] = True
+    if batch.errors:
+        changes["has_errors"] = True
+    if batch.title:
+        changes["title"] = Case(When(title="", then=Value(batch.title)), default=F("title"))
+    conversations = Conversation.objects.filter(pk=conversation_id)
+    if not conversations.update(**changes):
+        raise Conversation.DoesNotExist(f"conversation {conversation_id} does not exist")
+    if not events:
+        return
+    base = conversations.values_list("last_seq", flat=True).get() - batch.count
+    ConversationEvent.objects.bulk_create(
         ConversationEvent(
-            conversation_id=conversation.pk,
-            seq=next_seq + i,
+            conversation_id=conversation_id,
+            seq=base + i,
             turn=e.turn,
             kind=e.kind,
             text=e.text,
@@ -101,31 +213,8 @@ def conversation_record(
             duration_ms=e.duration_ms,
             created_at=e.created_at or now,
         )
-        for i, e in enumerate(events)
-    ]
-    ConversationEvent.objects.bulk_create(rows)
-
-    changes: dict = {}
-    if usage is not None:
-        changes["prompt_tokens"] = F("prompt_tokens") + usage.prompt_tokens
-        changes["response_tokens"] = F("response_tokens") + usage.response_tokens
-        changes["total_tokens"] = F("total_tokens") + usage.total_tokens
-    if seconds:
-        changes["seconds_used"] = F("seconds_used") + seconds
-    if resumption_handle is not None:
-        changes["resumption_handle"] = resumption_handle
-    kinds = {e.kind for e in events}
-    if kinds & {ConversationEvent.Kind.TOOL_CALL, ConversationEvent.Kind.CODE_EXECUTION}:
-        changes["has_tool_calls"] = True
-    if ConversationEvent.Kind.ERROR in kinds:
-        changes["has_errors"] = True
-    if not conversation.title:
-        first = next((e.text for e in events if e.kind in _TITLE_KINDS and e.text.strip()), "")
-        if first:
-            changes["title"] = first.strip()[:200]
-    if changes:
-        Conversation.objects.filter(pk=conversation.pk).update(**changes)
-    return len(rows)
+        for i, e in enumerate(events, start=1)
+    )
 
 
 # PostgreSQL refuses U+0000 in text and jsonb ("unsupported Unicode escape sequence"); a

@@ -50,10 +50,13 @@ def wait_for_port(port: int, proc: subprocess.Popen, seconds: float = 30.0) -> N
 
 
 def start(cmd: list[str], env: dict, port: int, cpu: int) -> subprocess.Popen:
-    """Start a server quietly, wait until it listens, pin it to `cpu`."""
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    """Start a server quietly (its output to `$BENCH_LOG_DIR/<port>.log` when that is set),
+    wait until it listens, pin it to `cpu`."""
+    log_dir = os.environ.get("BENCH_LOG_DIR")
+    out = open(Path(log_dir) / f"{port}.log", "wb") if log_dir else subprocess.DEVNULL  # noqa: SIM115
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    if log_dir:
+        out.close()  # the child holds its own copy
     wait_for_port(port, proc)
     pin(proc.pid, cpu)
     return proc
