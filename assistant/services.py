@@ -735,8 +735,12 @@ def lease_release(
     """Charge the lease's actual use (its reservation trimmed), drop it and end its
     conversation (failed or ended, with the reason). `user_id`, when the caller knows the
     lease's owner, saves looking it up."""
+    status = Conversation.Status.FAILED if failed else Conversation.Status.ENDED
     if user_id is None:
         user_id = SessionLease.objects.filter(pk=lease_id).values_list("user_id", flat=True).first()
+    if user_id is not None and connection.vendor == "postgresql":
+        _release_postgresql(lease_id, user_id, conversation_id, reason, status)
+        return
     if user_id is not None:
         User.objects.select_for_update().filter(pk=user_id).values_list("pk").first()
         lease = SessionLease.objects.filter(pk=lease_id, user_id=user_id).first()  # locked
@@ -744,8 +748,38 @@ def lease_release(
             now = timezone.now()
             _usage_add(user_id, _usage_unsettled(lease, now), now)  # settled, then dropped
             SessionLease.objects.filter(pk=lease.pk).delete()
-    conversation_end(
-        conversation_id=conversation_id,
-        reason=reason,
-        status=Conversation.Status.FAILED if failed else Conversation.Status.ENDED,
-    )
+    conversation_end(conversation_id=conversation_id, reason=reason, status=status)
+
+
+_LEASE, _USER = SessionLease._meta.db_table, User._meta.db_table
+# Every session's close, so two statements without the ORM on PostgreSQL: the user's row lock
+# (taken by the subquery before the lease row is read) with the lease dropped, returning what
+# it had settled and reserved; then the conversation ended with the day's ledger upsert.
+_RELEASE_SQL = f"""
+DELETE FROM {_LEASE} WHERE id = %s AND user_id = (SELECT id FROM {_USER} WHERE id = %s FOR UPDATE)
+RETURNING settled_at, reserved_seconds, reserved_day
+"""  # noqa: S608 (table names from the models)
+_END_SQL = (
+    f"UPDATE {_CONVERSATION} SET status = %s, end_reason = %s, ended_at = %s"  # noqa: S608
+    " WHERE id = %s AND status = 'active'"
+)
+_END_WITH_USAGE_SQL = f"WITH ended AS ({_END_SQL} RETURNING 1) {_USAGE_ADD_SQL}"
+
+
+def _release_postgresql(lease_id, user_id: int, conversation_id, reason: str, status) -> None:
+    """lease_release's work (inside its transaction) in two round trips."""
+    now = timezone.now()
+    end = [status, reason[:200], now, conversation_id]
+    with connection.cursor() as cursor:
+        cursor.execute(_RELEASE_SQL, [lease_id, user_id])
+        row = cursor.fetchone()
+        changes = {}
+        if row is not None:
+            settled = SessionLease(settled_at=row[0], reserved_seconds=row[1], reserved_day=row[2])
+            changes = {d: s for d, s in _usage_unsettled(settled, now).items() if abs(s) >= 1e-6}
+        if not changes:
+            cursor.execute(_END_SQL, end)
+            return
+        (day, seconds), *later = changes.items()
+        cursor.execute(_END_WITH_USAGE_SQL, [*end, user_id, day, max(0.0, seconds), now, seconds])
+    _usage_add(user_id, dict(later), now)  # a session that ran past midnight: the days after
