@@ -8,6 +8,7 @@ import json
 import os
 import secrets
 import socket
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -660,34 +661,40 @@ def lease_acquire(
     if facts.fresh_leases >= limit:
         raise TooManySessions(limit)
     slice_ = _usage_slice(user, facts.seconds_today or 0.0)
-    if resume is None:
-        conversation_id = conversation_start(
-            user_id=user_id, model=model, voice=voice, client_kind=client_kind
-        ).pk
+    today = timezone.localdate(now)
+    lease = {
+        "user_id": user_id,
+        "worker": WORKER,
+        "client_kind": client_kind,
+        "heartbeat_at": now,
+        "ephemeral_token_id": ephemeral_token_id,
+        "access_token_id": access_token_id,
+        "settled_at": now,
+        "reserved_seconds": slice_,
+        "reserved_day": today,
+    }
+    if resume is None and connection.vendor == "postgresql":
+        conversation = {"user_id": user_id, "model": model, "voice": voice}
+        conversation.update(client_kind=client_kind, started_at=now)
+        conversation_id, lease_id = _start_postgresql(conversation, lease, slice_)
         next_turn, handle, resumed = 1, "", False
     else:
-        conversation_id = resume.conversation_id
-        conversation_reopen(conversation_id=conversation_id)
-        next_turn, resumed = resume.last_turn + 1, True
-        # Gemini refuses a model change on resumption: then start a fresh upstream session.
-        handle = resume.resumption_handle if resume.model == model else ""
-    today = timezone.localdate(now)
-    lease = SessionLease.objects.create(
-        user_id=user_id,
-        conversation_id=conversation_id,
-        worker=WORKER,
-        client_kind=client_kind,
-        heartbeat_at=now,
-        ephemeral_token_id=ephemeral_token_id,
-        access_token_id=access_token_id,
-        settled_at=now,
-        reserved_seconds=slice_,
-        reserved_day=today,
-    )
-    _usage_add(user_id, {today: slice_}, now)
+        if resume is None:
+            conversation_id = conversation_start(
+                user_id=user_id, model=model, voice=voice, client_kind=client_kind
+            ).pk
+            next_turn, handle, resumed = 1, "", False
+        else:
+            conversation_id = resume.conversation_id
+            conversation_reopen(conversation_id=conversation_id)
+            next_turn, resumed = resume.last_turn + 1, True
+            # Gemini refuses a model change on resumption: then start a fresh upstream session.
+            handle = resume.resumption_handle if resume.model == model else ""
+        lease_id = SessionLease.objects.create(conversation_id=conversation_id, **lease).pk
+        _usage_add(user_id, {today: slice_}, now)
     return LeaseGrant(
         conversation_id=conversation_id,
-        lease_id=lease.pk,
+        lease_id=lease_id,
         upstream_handle=handle,
         next_turn=next_turn,
         remaining_seconds=slice_,
@@ -695,6 +702,44 @@ def lease_acquire(
         # A Gemini client brings its own systemInstruction; the web UI's user has these.
         standing_instructions=user.standing_instructions if client_kind == "web" else "",
     )
+
+
+def _row_sql(model, values: dict) -> tuple[str, list]:
+    """`INSERT INTO <model's table> (<every column>) VALUES (…)`: `values`, and each other
+    field's default, prepared as the ORM would save them (so a field added to the model
+    needs no change here)."""
+    fields = model._meta.local_concrete_fields
+    row = []
+    for f in fields:
+        value = values[f.attname] if f.attname in values else f.get_default()
+        row.append(f.get_db_prep_save(value, connection))
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    table = connection.ops.quote_name(model._meta.db_table)
+    marks = ", ".join(["%s"] * len(fields))
+    return f"INSERT INTO {table} ({columns}) VALUES ({marks})", row  # noqa: S608
+
+
+def _start_postgresql(conversation: dict, lease: dict, slice_: float) -> tuple:
+    """A new conversation, its lease and the day's ledger charge in one statement (every
+    session's start; the user's row lock is held). Returns (conversation id, lease id)."""
+    conversation_id, lease_id = uuid.uuid4(), uuid.uuid4()
+    conversation_sql, conversation_row = _row_sql(
+        Conversation, {**conversation, "id": conversation_id}
+    )
+    lease_sql, lease_row = _row_sql(
+        SessionLease,
+        {
+            **lease,
+            "id": lease_id,
+            "conversation_id": conversation_id,
+            "started_at": lease["heartbeat_at"],
+        },
+    )
+    usage = [lease["user_id"], lease["reserved_day"], slice_, lease["heartbeat_at"], slice_]
+    sql = f"WITH c AS ({conversation_sql}), l AS ({lease_sql}) {_USAGE_ADD_SQL}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*conversation_row, *lease_row, *usage])
+    return conversation_id, lease_id
 
 
 @transaction.atomic

@@ -1,6 +1,7 @@
-"""services.conversation_record under concurrency and at its cost: one statement per batch on
-PostgreSQL (it runs at every turn of every live session), dense numbering however writers to
-one conversation interleave, and the migration that numbers existing conversations."""
+"""The writes every session makes, which run without the ORM on PostgreSQL: a recorded batch
+(one statement, at every turn), a start (the conversation, the lease and the ledger in one
+statement) and a close. They must store what the ORM would, number events densely however
+writers interleave, and keep the migration that numbers existing conversations right."""
 
 import threading
 
@@ -9,7 +10,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from assistant import services
-from assistant.models import Conversation, ConversationEvent
+from assistant.models import Conversation, ConversationEvent, DailyUsage, SessionLease
 from assistant.services import EventRecord, Usage
 
 Kind = ConversationEvent.Kind
@@ -129,3 +130,34 @@ def test_the_migration_numbers_existing_conversations_from_their_events(alice):
             "seq", flat=True
         )
     ) == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.django_db
+def test_a_start_stores_what_the_orm_would_and_a_close_undoes_the_lease(alice):
+    grant = services.lease_acquire(user_id=alice.pk, model="m", voice="Puck", client_kind="sdk")
+    made = services.conversation_start(user_id=alice.pk, model="m", voice="Puck", client_kind="sdk")
+    started = Conversation.objects.get(pk=grant.conversation_id)
+    fields = [f.attname for f in Conversation._meta.concrete_fields]
+    ignored = {"id", "started_at"}
+    assert {f: getattr(started, f) for f in fields if f not in ignored} == {
+        f: getattr(made, f) for f in fields if f not in ignored
+    }
+    assert started.started_at is not None
+    lease = SessionLease.objects.get(pk=grant.lease_id)
+    assert lease.conversation_id == started.pk
+    assert (lease.user_id, lease.client_kind) == (alice.pk, "sdk")
+    assert lease.reserved_seconds == pytest.approx(grant.remaining_seconds)
+    assert lease.heartbeat_at == lease.settled_at
+    charged = DailyUsage.objects.get(user=alice)
+    assert charged.seconds == pytest.approx(grant.remaining_seconds)  # the slice, in advance
+
+    services.lease_release(
+        lease_id=grant.lease_id, conversation_id=started.pk, reason="bye", failed=True,
+        user_id=alice.pk,
+    )  # fmt: skip
+    assert not SessionLease.objects.exists()
+    started.refresh_from_db()
+    assert (started.status, started.end_reason) == (Conversation.Status.FAILED, "bye")
+    assert started.ended_at is not None
+    charged.refresh_from_db()
+    assert charged.seconds < 1.0  # the reservation refunded, the few ms used charged
