@@ -1,0 +1,71 @@
+"""Server CPU per session for connect, setup and close, one session at a time (no burst
+queueing): production's launcher, the echo emulator, PostgreSQL and Redis when their URLs are
+set. `python -m bench.connect_cpu [--sessions N]` prints ms of server CPU per session, per path."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from websockets.asyncio.client import connect
+
+from bench.loadgen import GEMINI_PATH, WEB_PATH, Load, _ready
+from bench.procs import free_port, start, start_emulator, stop_all
+from bench.servers import drop_database, pastra_env, prepare_pastra, server_command
+
+
+def cpu_seconds(pid: int) -> float:
+    """A process's user + system CPU so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def one_session(url: str, path: str, key: str, cookie: str) -> None:
+    if path == "gemini":
+        ws = await connect(f"{url}{GEMINI_PATH}?key={key}", max_size=None)
+    else:
+        headers = {"Cookie": cookie, "Origin": url.replace("ws://", "http://")}
+        ws = await connect(f"{url}{WEB_PATH}", additional_headers=headers, max_size=None)
+    await _ready(ws, Load(url=url, path=path))
+    await ws.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sessions", type=int, default=150)
+    args = parser.parse_args()
+    procs = []
+    with tempfile.TemporaryDirectory(prefix="pastra-connect-") as tmp:
+        emulator, upstream = start_emulator()
+        procs.append(emulator)
+        env = pastra_env(Path(tmp), upstream)
+        try:
+            key, cookie = prepare_pastra(env, users=1)
+            port = free_port()
+            server = start(server_command("uvicorn", port), env, port, cpu=1)
+            procs.append(server)
+            url = f"ws://127.0.0.1:{port}"
+            for path in ("gemini", "web"):
+                for _ in range(10):  # first-use costs out of the figure
+                    await one_session(url, path, key, cookie)
+                await asyncio.sleep(0.5)
+                cpu, wall = cpu_seconds(server.pid), time.perf_counter()
+                for _ in range(args.sessions):
+                    await one_session(url, path, key, cookie)
+                await asyncio.sleep(0.5)  # the last close's writes
+                cpu, wall = cpu_seconds(server.pid) - cpu, time.perf_counter() - wall
+                print(
+                    f"{path}: {cpu / args.sessions * 1000:.1f} ms of server CPU per session, "
+                    f"{wall / args.sessions * 1000:.1f} ms wall (N={args.sessions}, one at a time)"
+                )
+        finally:
+            stop_all(procs)
+            drop_database(env)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
