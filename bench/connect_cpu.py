@@ -6,31 +6,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import tempfile
 import time
 from pathlib import Path
 
-from websockets.asyncio.client import connect
-
-from bench.loadgen import GEMINI_PATH, WEB_PATH, Load, _ready
-from bench.procs import free_port, start, start_emulator, stop_all
+from bench.loadgen import Load, _open, _ready
+from bench.procs import cpu_seconds, free_port, start, start_emulator, stop_all
 from bench.servers import drop_database, pastra_env, prepare_pastra, server_command
 
 
-def cpu_seconds(pid: int) -> float:
-    """A process's user + system CPU so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def one_session(url: str, path: str, key: str, cookie: str) -> None:
-    if path == "gemini":
-        ws = await connect(f"{url}{GEMINI_PATH}?key={key}", max_size=None)
-    else:
-        headers = {"Cookie": cookie, "Origin": url.replace("ws://", "http://")}
-        ws = await connect(f"{url}{WEB_PATH}", additional_headers=headers, max_size=None)
-    await _ready(ws, Load(url=url, path=path))
+    """Open a session the way the load generator does, wait until it is ready, close it."""
+    load = Load(url=url, path=path, key=key, cookie=cookie, origin=url.replace("ws://", "http://"))
+    ws = await _open(load, 0)
+    await _ready(ws, load)
     await ws.close()
 
 
