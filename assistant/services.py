@@ -3,6 +3,7 @@ domain errors of assistant/errors.py. Async callers wrap them with `live_db` (as
 or `database_sync_to_async`."""
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -124,9 +125,10 @@ class _Batch:
 
 _CONVERSATION, _EVENT = Conversation._meta.db_table, ConversationEvent._meta.db_table
 # The row lock, the numbering and the counters in the UPDATE; the events inserted from the
-# arrays in the same statement; the two counts tell a missing conversation from an empty batch.
+# arrays in the same statement (a data-modifying WITH runs whether read or not); the UPDATE's
+# count tells a missing conversation from an empty batch.
 _RECORD_SQL = f"""
-WITH c AS (
+WITH conversation AS (
     UPDATE {_CONVERSATION} SET
         last_seq = last_seq + %(n)s,
         prompt_tokens = prompt_tokens + %(prompt)s,
@@ -141,14 +143,14 @@ WITH c AS (
     RETURNING id, last_seq - %(n)s AS base
 ), ins AS (
     INSERT INTO {_EVENT} (conversation_id, seq, turn, kind, "text", data, duration_ms, created_at)
-    SELECT c.id, c.base + v.ord, v.turn, v.kind, v.body, v.data::jsonb, v.duration_ms, v.created_at
-    FROM c CROSS JOIN unnest(
+    SELECT conversation.id, conversation.base + v.ord, v.turn, v.kind, v.body, v.data::jsonb,
+        v.duration_ms, v.created_at
+    FROM conversation CROSS JOIN unnest(
         %(turns)s::integer[], %(kinds)s::text[], %(texts)s::text[], %(datas)s::text[],
         %(durations)s::integer[], %(times)s::timestamptz[]
     ) WITH ORDINALITY AS v(turn, kind, body, data, duration_ms, created_at, ord)
-    RETURNING 1
 )
-SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM ins)
+SELECT count(*) FROM conversation
 """  # noqa: S608 (table names from the models, values as parameters)
 
 
@@ -173,7 +175,7 @@ def _record_postgresql(conversation_id, events: list[EventRecord], batch: _Batch
     }
     with connection.cursor() as cursor:
         cursor.execute(_RECORD_SQL, params)
-        (found, _written) = cursor.fetchone()
+        (found,) = cursor.fetchone()
     if not found:
         raise Conversation.DoesNotExist(f"conversation {conversation_id} does not exist")
 
@@ -526,11 +528,18 @@ def _usage_by_day(start: datetime, end: datetime) -> dict[date, float]:
 def _usage_add(user_id: int, changes: dict[date, float], now: datetime) -> None:
     """Add seconds (negative: a refund) to the user's ledger rows, one upsert a day (a new
     row never starts below zero). The caller holds the user's row lock."""
-    for day, seconds in changes.items():
-        if abs(seconds) < 1e-6:
-            continue
+    for params in _usage_rows(user_id, changes, now):
         with connection.cursor() as cursor:
-            cursor.execute(_USAGE_ADD_SQL, [user_id, day, max(0.0, seconds), now, seconds])
+            cursor.execute(_USAGE_ADD_SQL, params)
+
+
+def _usage_rows(user_id: int, changes: dict[date, float], now: datetime) -> list[list]:
+    """_USAGE_ADD_SQL's parameters for each day with seconds to add."""
+    return [
+        [user_id, day, max(0.0, seconds), now, seconds]
+        for day, seconds in changes.items()
+        if abs(seconds) >= 1e-6
+    ]
 
 
 # PostgreSQL and SQLite (3.24+) both take this upsert on the (user, day) unique constraint.
@@ -674,8 +683,13 @@ def lease_acquire(
         "reserved_day": today,
     }
     if resume is None and connection.vendor == "postgresql":
-        conversation = {"user_id": user_id, "model": model, "voice": voice}
-        conversation.update(client_kind=client_kind, started_at=now)
+        conversation = {
+            "user_id": user_id,
+            "model": model,
+            "voice": voice,
+            "client_kind": client_kind,
+            "started_at": now,
+        }
         conversation_id, lease_id = _start_postgresql(conversation, lease, slice_)
         next_turn, handle, resumed = 1, "", False
     else:
@@ -709,14 +723,19 @@ def _row_sql(model, values: dict) -> tuple[str, list]:
     field's default, prepared as the ORM would save them (so a field added to the model
     needs no change here)."""
     fields = model._meta.local_concrete_fields
-    row = []
-    for f in fields:
-        value = values[f.attname] if f.attname in values else f.get_default()
-        row.append(f.get_db_prep_save(value, connection))
+    given = [values[f.attname] if f.attname in values else f.get_default() for f in fields]
+    row = [f.get_db_prep_save(value, connection) for f, value in zip(fields, given, strict=True)]
+    return _insert_sql(model), row
+
+
+@functools.cache
+def _insert_sql(model) -> str:
+    """The INSERT's text for every column of `model` (PostgreSQL's quoting), made once."""
+    fields = model._meta.local_concrete_fields
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     table = connection.ops.quote_name(model._meta.db_table)
     marks = ", ".join(["%s"] * len(fields))
-    return f"INSERT INTO {table} ({columns}) VALUES ({marks})", row  # noqa: S608
+    return f"INSERT INTO {table} ({columns}) VALUES ({marks})"  # noqa: S608
 
 
 def _start_postgresql(conversation: dict, lease: dict, slice_: float) -> tuple:
@@ -735,7 +754,9 @@ def _start_postgresql(conversation: dict, lease: dict, slice_: float) -> tuple:
             "started_at": lease["heartbeat_at"],
         },
     )
-    usage = [lease["user_id"], lease["reserved_day"], slice_, lease["heartbeat_at"], slice_]
+    [usage] = _usage_rows(
+        lease["user_id"], {lease["reserved_day"]: slice_}, lease["heartbeat_at"]
+    )  # a slice is at least half a second (_usage_slice)
     sql = f"WITH c AS ({conversation_sql}), l AS ({lease_sql}) {_USAGE_ADD_SQL}"
     with connection.cursor() as cursor:
         cursor.execute(sql, [*conversation_row, *lease_row, *usage])
@@ -818,13 +839,14 @@ def _release_postgresql(lease_id, user_id: int, conversation_id, reason: str, st
     with connection.cursor() as cursor:
         cursor.execute(_RELEASE_SQL, [lease_id, user_id])
         row = cursor.fetchone()
-        changes = {}
+        rows = []
         if row is not None:
             settled = SessionLease(settled_at=row[0], reserved_seconds=row[1], reserved_day=row[2])
-            changes = {d: s for d, s in _usage_unsettled(settled, now).items() if abs(s) >= 1e-6}
-        if not changes:
+            rows = _usage_rows(user_id, _usage_unsettled(settled, now), now)
+        if not rows:
             cursor.execute(_END_SQL, end)
             return
-        (day, seconds), *later = changes.items()
-        cursor.execute(_END_WITH_USAGE_SQL, [*end, user_id, day, max(0.0, seconds), now, seconds])
-    _usage_add(user_id, dict(later), now)  # a session that ran past midnight: the days after
+        first, *later = rows  # later: the days after, for a session that ran past midnight
+        cursor.execute(_END_WITH_USAGE_SQL, [*end, *first])
+        for params in later:
+            cursor.execute(_USAGE_ADD_SQL, params)
