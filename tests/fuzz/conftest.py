@@ -214,9 +214,24 @@ def fuzz_server(django_db_setup, thread_emulator, tmp_path_factory):  # noqa: F8
 
 @pytest.fixture
 def server(fuzz_server):
-    """The shared server, its log read up to now (a test sees only its own log lines)."""
+    """The shared server, its log read up to now (a test sees only its own log lines); after
+    the test, its sessions' closes are let finish before the test database is flushed (a
+    close still writing while the flush truncates can deadlock with it)."""
     fuzz_server.new_log()
-    return fuzz_server
+    yield fuzz_server
+    settle(fuzz_server)
+
+
+def settle(server, seconds: float = 15.0) -> None:
+    """Wait until the server holds no session: no lease left and every conversation ended
+    (a close deletes the lease first, then ends the conversation)."""
+    from assistant.models import Conversation, SessionLease
+
+    deadline = time.monotonic() + seconds
+    while SessionLease.objects.exists() or Conversation.objects.filter(ended_at=None).exists():
+        if server.proc.poll() is not None or time.monotonic() > deadline:
+            return  # the test's own checks say what went wrong; the flush goes ahead
+        time.sleep(0.02)
 
 
 @pytest.fixture
