@@ -9,7 +9,8 @@ for a host, so the path arrives as `/google.ai…`: the Gemini route accepts bot
 The cookie's session and its user are read as Channels' AuthMiddleware reads them (two
 queries, the session verified against the user's password hash), on the live path's
 database threads (assistant/live/db.py) rather than Channels' single one: a burst of
-browsers reconnecting does not queue its sign-in checks behind each other.
+browsers reconnecting does not queue its sign-in checks behind each other. The session is put
+in the scope by compat.CookieSession (Channels' wraps every message sent).
 
 The channel layer is built when these routes are loaded, not by the first socket: building it
 imports its backend (channels_redis, redis-py), a tenth of a second or more on the event loop,
@@ -19,12 +20,11 @@ from types import SimpleNamespace
 
 from channels.auth import AuthMiddleware
 from channels.layers import get_channel_layer
-from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.contrib import auth
 from django.urls import re_path
 
 from assistant.consumers import GeminiConsumer, LiveConsumer
-from assistant.live.compat import OriginGuard
+from assistant.live.compat import CookieSession, OriginGuard
 from assistant.live.db import live_db
 from assistant.live_view import WatchConsumer
 
@@ -41,8 +41,8 @@ class _Auth(AuthMiddleware):
 
 
 def cookie_auth(inner):
-    """Channels' AuthMiddlewareStack, with the lookup above."""
-    return CookieMiddleware(SessionMiddleware(_Auth(inner)))
+    """Channels' AuthMiddlewareStack, with the session and the lookup above."""
+    return CookieSession(_Auth(inner))
 
 
 GEMINI_PATH = (

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import signal
 import sys
 from collections import Counter
 from pathlib import Path
 
 
-async def record(pid: int, seconds: float, out: Path) -> Path | None:
-    """Sample `pid` for `seconds` into a collapsed-stack file; None when py-spy is missing."""
+async def record(
+    pid: int, seconds: float, out: Path, *, gil: bool = False, stop: asyncio.Event | None = None
+) -> Path | None:
+    """Sample `pid` for `seconds` (or until `stop` is set) into a collapsed-stack file; None
+    when py-spy is missing. `gil`: only the thread holding the GIL (where the CPU goes)."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(spy).exists():
         return None
@@ -24,8 +28,16 @@ async def record(pid: int, seconds: float, out: Path) -> Path | None:
     proc = await asyncio.create_subprocess_exec(
         spy, "record", "--pid", str(pid), "--duration", str(max(1, round(seconds))),
         "--rate", "250", "--format", "raw", "--output", str(out), "--nonblocking",
+        *(["--gil"] if gil else []),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
+    if stop is not None:
+        done = asyncio.ensure_future(proc.wait())
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({done, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if not done.done():
+            proc.send_signal(signal.SIGINT)  # py-spy writes what it has and exits
     await proc.wait()
     return out if out.exists() else None
 

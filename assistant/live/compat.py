@@ -38,6 +38,11 @@ another ASGI server; docs/asgi-server.md has the reasons and the measurements):
    a slow reader. The shim registers a push producer on each WebSocket's transport and makes
    `websocket.send` wait while Twisted holds more than 64 KiB, for at most
    SEND_WAIT_SECONDS per frame and never while draining.
+
+Channels, again:
+9. `SessionMiddleware` wraps `send` to save a modified session with an HTTP response: on a
+   socket it reads the session on every message sent, and saves nothing. `CookieSession`
+   sets the scope's `cookies` and lazy `session` the same way, `send` left alone.
 """
 
 from __future__ import annotations
@@ -45,11 +50,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from importlib import import_module
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from channels.security.websocket import WebsocketDenier
+from django.conf import settings
+from django.http.cookie import parse_cookie
 
 from assistant import origins
 from assistant.live import control_hub, shutdown
@@ -170,6 +178,25 @@ class OriginGuard:
             "websocket refused: path=%s origin=%r", scope.get("path"), origins.refused_origin(scope)
         )
         return await WebsocketDenier()(scope, receive, send)
+
+
+class CookieSession:
+    """The scope's `cookies` and its (lazily loaded) `session`, as Channels' CookieMiddleware
+    and SessionMiddleware set them for AuthMiddleware, `send` not wrapped (9 above)."""
+
+    def __init__(self, application) -> None:
+        self.application = application
+
+    async def __call__(self, scope, receive, send):
+        cookies: dict[str, str] = {}
+        for name, value in scope.get("headers", ()):
+            if name == b"cookie":
+                cookies = parse_cookie(value.decode("latin1"))
+                break
+        session = import_module(settings.SESSION_ENGINE).SessionStore(
+            cookies.get(settings.SESSION_COOKIE_NAME)
+        )
+        return await self.application(dict(scope, cookies=cookies, session=session), receive, send)
 
 
 class Writable:

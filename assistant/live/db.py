@@ -10,36 +10,105 @@ The threads live as long as the process (a thread that exits while holding a poo
 connection would leak the pool's slot), and there are fewer of them than pooled connections.
 SQLite (one writer at a time) keeps the single thread.
 
+The pool serves the oldest session's calls first, not the oldest call: each socket's arrival
+time is in a context variable (`arrival_order`, the outermost WebSocket application), and a
+call waits behind the calls of sessions that connected before its own. In a burst of connects
+every session goes through the same stages (the token check, the start, the close), and first
+come, first served per call made every session wait for every other's stage before its next
+one: all of them became ready near the end of the burst. Served by arrival, they become ready
+in turn, and the median wait halves. A call never waits behind one submitted more than
+OVERTAKE_SECONDS after it (established sessions' writes cannot starve new connects).
+
 Measured with `python -m bench --setups pastra --sessions 200 --seconds 8` (docs/asgi-server.md).
 """
 
 from __future__ import annotations
 
 import functools
+import heapq
+import itertools
 import os
 import threading
+import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import ParamSpec, TypeVar
+from concurrent.futures import Executor, Future
+from contextvars import ContextVar
+from typing import Any, ParamSpec, TypeVar
 
 from channels.db import DatabaseSyncToAsync
 from django.conf import settings
 
 THREADS = 4  # at most this many live-path database calls at once per process
+OVERTAKE_SECONDS = 2.0  # how far an older session's call may jump ahead of later calls
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
-_executor: ThreadPoolExecutor | None = None
+# When this task's WebSocket connected (time.monotonic()); None outside a socket's tasks.
+_arrival: ContextVar[float | None] = ContextVar("pastra_socket_arrival", default=None)
+
+
+def arrival_order(application):
+    """The WebSocket application, each connection's tasks marked with its arrival time (the
+    order the database pool serves them in)."""
+
+    async def app(scope, receive, send):
+        mark = _arrival.set(time.monotonic())
+        try:
+            return await application(scope, receive, send)
+        finally:
+            _arrival.reset(mark)
+
+    return app
+
+
+class ArrivalExecutor(Executor):
+    """`workers` threads serving calls by their socket's arrival (module docstring), for as
+    long as the process lives."""
+
+    def __init__(self, workers: int, name: str) -> None:
+        self._queue: list[tuple[float, int, Future, Callable, tuple, dict]] = []
+        self._ready = threading.Condition()
+        self._order = itertools.count()
+        for i in range(workers):
+            threading.Thread(target=self._work, name=f"{name}_{i}", daemon=True).start()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        now = time.monotonic()
+        arrived = _arrival.get()
+        key = now if arrived is None else max(arrived, now - OVERTAKE_SECONDS)
+        future: Future = Future()
+        with self._ready:
+            heapq.heappush(self._queue, (key, next(self._order), future, fn, args, kwargs))
+            self._ready.notify()
+        return future
+
+    def _work(self) -> None:
+        while True:
+            with self._ready:
+                while not self._queue:
+                    self._ready.wait()
+                _, _, future, fn, args, kwargs = heapq.heappop(self._queue)
+            if not future.set_running_or_notify_cancel():
+                continue  # cancelled while it waited
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:
+                future.set_exception(exc)
+                del exc
+            del future, fn, args, kwargs  # nothing of the call held while the thread waits
+
+
+_executor: ArrivalExecutor | None = None
 _executor_lock = threading.Lock()
 
 
-def executor() -> ThreadPoolExecutor:
+def executor() -> ArrivalExecutor:
     global _executor
     with _executor_lock:
         if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="pastra-db")
+            _executor = ArrivalExecutor(THREADS, "pastra-db")
         return _executor
 
 

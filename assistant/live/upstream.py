@@ -4,12 +4,15 @@ receive, close. The only module that imports the websockets client."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.proxy import get_proxy
+from websockets.uri import parse_uri
 
 from assistant.live import builtin
 from assistant.live.close_codes import GeminiCode
@@ -58,6 +61,14 @@ async def base_url() -> str:
     raise ImproperlyConfigured("no upstream: set GEMINI_API_KEY or PASTRA_UPSTREAM_URL")
 
 
+@functools.cache
+def proxy_for(url: str) -> str | None:
+    """The proxy the environment names for `url` (`HTTPS_PROXY`, `NO_PROXY`…), as websockets
+    would choose it, looked up once per URL and process: websockets' own lookup walks the
+    environment on every connect, a few percent of a session's connect CPU."""
+    return get_proxy(parse_uri(url))
+
+
 class Upstream:
     """An open, set-up upstream connection."""
 
@@ -84,6 +95,7 @@ class Upstream:
                     close_timeout=2,
                     open_timeout=limit,
                     user_agent_header="pastra",
+                    proxy=proxy_for(url),
                 )
                 await ws.send(dumps(setup), text=True)
                 first = await ws.recv(decode=False)

@@ -265,3 +265,44 @@ def test_install_patches_daphne_once_and_explicitly():
         Server.kill_all_applications,
     ) == patched
     assert Server.kill_all_applications is compat._kill_all_applications
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_channels_session_middleware_wraps_send_and_cookie_session_does_not(
+    django_user_model, settings
+):
+    """Fix 9: Channels' SessionMiddleware hands the application a wrapper around `send` (it
+    reads the session on every message); CookieSession hands it the server's own `send`,
+    with the same `cookies` and the cookie's session, which AuthMiddleware signs in from."""
+    from channels.auth import AuthMiddleware
+    from channels.sessions import CookieMiddleware, SessionMiddleware
+    from django.test import Client
+
+    user = await django_user_model.objects.acreate(username="cookie-session")
+    client = Client()
+    await asyncio.to_thread(client.force_login, user)
+    name = settings.SESSION_COOKIE_NAME
+    headers = [(b"cookie", f"{name}={client.cookies[name].value}; theme=dark".encode())]
+    seen = {}
+
+    async def inner(scope, receive, send):
+        seen.update(send=send, cookies=scope["cookies"], key=scope["session"].session_key)
+
+    async def send(message):
+        pass
+
+    scope = {"type": "websocket", "path": "/ws/live/", "headers": headers}
+    await CookieMiddleware(SessionMiddleware(inner))(scope, None, send)
+    assert seen["send"] is not send  # the wrapper this fix removes from every message
+    await compat.CookieSession(inner)(scope, None, send)
+    assert seen["send"] is send
+    assert seen["cookies"]["theme"] == "dark"
+    assert seen["key"] == client.cookies[name].value
+
+    users = {}
+
+    async def signed_in(scope, receive, send):
+        users["id"] = scope["user"].id
+
+    await compat.CookieSession(AuthMiddleware(signed_in))(scope, None, send)
+    assert users["id"] == user.id
