@@ -317,20 +317,41 @@ def access_token_find(*, raw: str) -> AccessToken | None:
 
 def access_token_identify(*, raw: str) -> tuple[int, int] | None:
     """`access_token_find` for a live socket, which needs only the ids: (token id, user id),
-    or None. The same rules and use record, without building the two model instances (the
-    token lookup was a tenth of the connect path's CPU in a burst: docs/connect-profile.md)."""
-    found = _usable_token(raw)
-    row = found.values_list("pk", "user_id", "last_used_at").first() if found is not None else None
+    or None. The same rules and use record (tests/test_services.py holds both to them) in
+    one statement written once, not an ORM query compiled per socket: its compilation was
+    most of the check's CPU (docs/connect-profile.md)."""
+    if not _token_shaped(raw):
+        return None
+    now = timezone.now()
+    minute = connection.ops.adapt_datetimefield_value(now.replace(second=0, microsecond=0))
+    with connection.cursor() as cursor:
+        cursor.execute(_IDENTIFY_SQL, [minute, _hash_token(raw)])
+        row = cursor.fetchone()
     if row is None:
         return None
-    _token_used(row[0], row[2])
-    return row[0], row[1]
+    token_id, user_id, used_before_this_minute = row
+    if used_before_this_minute:
+        AccessToken.objects.filter(pk=token_id).update(last_used_at=now)
+    return token_id, user_id
+
+
+_TOKEN = AccessToken._meta.db_table
+# `_usable_token`'s rules, and whether the use is to be recorded (`_token_used`'s rule).
+_IDENTIFY_SQL = (
+    "SELECT t.id, t.user_id, (t.last_used_at IS NULL OR t.last_used_at < %s)"  # noqa: S608
+    f" FROM {_TOKEN} t JOIN {User._meta.db_table} u ON u.id = t.user_id"
+    " WHERE t.token_hash = %s AND t.revoked_at IS NULL AND u.is_active"
+)
+
+
+def _token_shaped(raw: str) -> bool:
+    return bool(raw) and raw.startswith(TOKEN_PREFIX) and len(raw) <= 200
 
 
 def _usable_token(raw: str):
     """The active token of an active user for this raw token, as a query (None for a string
     that cannot be one): the rules `access_token_find` and `access_token_identify` share."""
-    if not raw or not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
+    if not _token_shaped(raw):
         return None
     return AccessToken.objects.filter(
         token_hash=_hash_token(raw), revoked_at__isnull=True, user__is_active=True
@@ -619,11 +640,7 @@ def lease_acquire(
     conversation; the lease with its slice; the ledger. An ephemeral token adds its
     conditional use; a resumption reads and reopens its conversation instead.
     """
-    user = (
-        User.objects.select_for_update()  # serialises a user's starts
-        .only("is_active", "max_sessions", "daily_seconds", "standing_instructions")
-        .get(pk=user_id)
-    )
+    user = _locked_user(user_id)  # serialises a user's starts
     if not user.is_active:
         raise CredentialRevoked(control.REASON_DEACTIVATED)
     now = timezone.now()
@@ -716,6 +733,32 @@ def lease_acquire(
         # A Gemini client brings its own systemInstruction; the web UI's user has these.
         standing_instructions=user.standing_instructions if client_kind == "web" else "",
     )
+
+
+# What a start reads of its user, in the model's field order (`User.from_db` takes them so).
+_START_FIELDS = [
+    f
+    for f in User._meta.concrete_fields
+    if f.attname in ("id", "is_active", "max_sessions", "daily_seconds", "standing_instructions")
+]
+_USER_LOCK_SQL = (
+    f"SELECT {', '.join(f.column for f in _START_FIELDS)}"  # noqa: S608
+    f" FROM {User._meta.db_table} WHERE id = %s"
+)
+
+
+def _locked_user(user_id: int) -> User:
+    """The user's row, locked for this transaction (`FOR UPDATE`; SQLite's write transaction
+    is the lock there), with the fields a start reads: one statement written once (the ORM
+    compiled it per start, a tenth of a start's CPU). Raises User.DoesNotExist."""
+    sql = _USER_LOCK_SQL + (" FOR UPDATE" if connection.features.has_select_for_update else "")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise User.DoesNotExist(f"user {user_id}")
+    values = [f.to_python(v) for f, v in zip(_START_FIELDS, row, strict=True)]
+    return User.from_db(connection.alias, [f.attname for f in _START_FIELDS], values)
 
 
 def _row_sql(model, values: dict) -> tuple[str, list]:

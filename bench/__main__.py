@@ -221,6 +221,10 @@ def add_ratios(runs: list[dict]) -> None:
                 r["added_p99_ratio_to_bare"] = round(
                     r["added_p99_ms"] / max(b["added_p99_ms"], 0.1), 2
                 )
+            # The whole round trip's p99 against the bare relay's: defined when the bare
+            # relay's added p99 is within the noise of direct's (a few tenths of a ms).
+            if b.get("p99_ms") and r.get("p99_ms"):
+                r["p99_ratio_to_bare"] = round(r["p99_ms"] / b["p99_ms"], 2)
             if b.get("connect_p50_ms"):
                 r["connect_ratio_to_bare"] = round(r["connect_p50_ms"] / b["connect_p50_ms"], 2)
 
@@ -232,12 +236,14 @@ COLUMNS = [
     "added_p50_ms",
     "added_p99_ms",
     "added_p99_ratio_to_bare",
+    "p99_ratio_to_bare",
     "stream_cpu_us_per_msg",
     "stream_cpu_ratio_to_bare",
     "stream_cpu_ratio_to_channels",
     "rss_kb_per_session",
     "connect_p50_ms",
     "connect_ratio_to_bare",
+    "connect_max_ms",
     "first_audio_p50_ms",
     "loop_lag_p99_ms",
     "driver_cpu_percent",

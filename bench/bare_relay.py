@@ -14,6 +14,7 @@ from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
 from bench import webwire
+from bench.servers import BACKLOG
 
 
 async def pump(source, sink, translate=None) -> None:
@@ -53,7 +54,13 @@ async def main(port: int, upstream: str) -> None:
                 task.cancel()
 
     async with serve(
-        handler, "127.0.0.1", port, compression=None, max_size=16 * 2**20, ping_interval=None
+        handler,
+        "127.0.0.1",
+        port,
+        compression=None,
+        max_size=16 * 2**20,
+        ping_interval=None,
+        backlog=BACKLOG,
     ):
         await asyncio.Future()
 

@@ -17,12 +17,15 @@ COLUMNS = (
     ("added_p50_ms", "added p50 (ms)"),
     ("added_p99_ms", "added p99 (ms)"),
     ("added_p99_ratio_to_bare", "÷ bare"),
+    ("p99_ms", "round trip p99 (ms)"),
+    ("p99_ratio_to_bare", "÷ bare"),
     ("stream_cpu_us_per_msg", "CPU/msg (µs)"),
     ("stream_cpu_ratio_to_bare", "÷ bare"),
     ("stream_cpu_ratio_to_channels", "÷ channels"),
     ("rss_kb_per_session", "RSS/session (KB)"),
     ("connect_p50_ms", "connect p50 (ms)"),
     ("connect_ratio_to_bare", "÷ bare"),
+    ("connect_max_ms", "connect max (ms)"),
     ("first_audio_p50_ms", "first audio p50 (ms)"),
     ("loop_lag_p99_ms", "loop lag p99 ≤ (ms)"),
     ("driver_cpu_percent", "driver CPU %"),
@@ -57,6 +60,9 @@ def tables(report: dict) -> str:
 if __name__ == "__main__":
     name = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "bench/results/latest.json"
     data = json.loads(name.read_text())
+    from bench.__main__ import add_ratios
+
+    add_ratios(data["runs"])  # ratios added since the report was written, from its figures
     print(
         f"{data['date']} · {data['machine']} · `{data['command']}` · {data['database']} · "
         f"{data['channel_layer']} layer · {data['seconds']} s per measurement\n"

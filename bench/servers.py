@@ -10,6 +10,9 @@ from pathlib import Path
 from bench.procs import ROOT
 
 WS_MAX_BYTES = 1048576  # as in the Makefile's `run` and the Dockerfile's CMD (docs/asgi-server.md)
+# Every server in a run listens with uvicorn's default backlog: Twisted's (daphne) is 50 and
+# asyncio's 100, and a burst beyond it waits out 1 s SYN retries, which is not the relay's cost.
+BACKLOG = 2048
 METRICS_TOKEN = "bench-metrics-" + "m" * 20
 SCRAPED = ("pastra_event_loop_lag", "pastra_asyncio_tasks", "pastra_live_sessions")
 
@@ -25,7 +28,8 @@ def server_command(
     would be deployed (docs/asgi-server.md)."""
     if server == "daphne":
         return [
-            sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+            sys.executable, "-m", "daphne",
+            "-e", f"tcp:port={port}:interface=127.0.0.1:backlog={BACKLOG}",
             "--websocket_timeout", "86400", "--websocket_connect_timeout", "15",
             "--ping-interval", "20", "--ping-timeout", "30",
             "--websocket-max-message-size", str(WS_MAX_BYTES),

@@ -24,6 +24,7 @@ from .stats import Counters
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 16 * 2**20
+BACKLOG = 2048  # a burst of sessions connects at once (asyncio's default is 100)
 LIVE_PATH = re.compile(
     r"^/+ws/google\.ai\.generativelanguage\.(v1beta|v1alpha|v1)\.GenerativeService\."
     r"(BidiGenerateContent|BidiGenerateContentConstrained)$"
@@ -91,6 +92,7 @@ class EmulatorServer:
             max_size=MAX_MESSAGE_BYTES,
             ssl=self._ssl_context(),
             server_header="gemini-emulator",
+            backlog=BACKLOG,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         logger.info(

@@ -1,5 +1,8 @@
 // Application-level heartbeat: a ping every 20 s; no answer (any message) within 10 s means
 // the connection is dead even if the browser has not noticed (a phone that changed network).
+// So does a handshake unanswered for 10 s (the browser itself waits minutes on a dead link).
+
+export const CONNECT_TIMEOUT_MS = 10000;
 
 export class Heartbeat {
   #timers;
@@ -12,6 +15,12 @@ export class Heartbeat {
     this.#timers = timers;
     this.#every = every;
     this.#within = within;
+  }
+
+  /** A handshake began: `dead` unless start() (the socket opened) or stop() comes in time. */
+  connecting(dead) {
+    this.stop();
+    this.#deadline = this.#timers.setTimeout(dead, CONNECT_TIMEOUT_MS);
   }
 
   start(ping, dead) {

@@ -1,9 +1,8 @@
 // One WebSocket to /ws/live/, as an EventTarget: binary frames are "audio" events, JSON
-// events are dispatched by their `type`. Unexpected closes reconnect with backoff and jitter
-// and send the conversation id in `start` (the server resumes it), for as long as the page
-// is open (retryNow() skips the wait). Events besides the server's: "open", "reconnecting"
-// {attempt, delay, message, pending}, "closed" {code, retry: "idle" | "manual" | "none",
-// message}, "unsent" {messages} (outbox.js).
+// events are dispatched by their `type`. Unexpected closes (and unanswered handshakes)
+// reconnect with backoff and jitter and send the conversation id in `start` (the server
+// resumes it) while the page is open (retryNow() skips the wait). Events besides the server's:
+// "open", "reconnecting" {attempt, delay, message, pending}, "closed" {code, retry, message}, "unsent".
 import { Heartbeat } from "./heartbeat.js";
 import { Outbox, Preroll } from "./outbox.js";
 import { Client, CloseCode, Server, TransportCode, backoffDelay, closeInfo } from "./protocol.js";
@@ -105,6 +104,7 @@ export class LiveSocket extends EventTarget {
     ws.addEventListener("open", () => this.#opened(ws));
     ws.addEventListener("message", ({ data }) => this.#message(ws, data));
     ws.addEventListener("close", ({ code, reason }) => this.#closed(ws, code, reason));
+    this.#heartbeat.connecting(() => this.#closed(ws, TransportCode.ABNORMAL, "No answer from the server.") ?? ws.close());
   }
 
   #opened(ws) {

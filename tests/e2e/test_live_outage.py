@@ -137,8 +137,8 @@ class OutageTests(OutageHelpers, LiveBrowserTestCase):
         typed = page.get_by_test_id("transcript").locator("[data-role='user']").last
         page.wait_for_timeout(500)
         expect(typed).not_to_have_attribute("data-sent", "true")
+        proxy.blackhole = False  # first: the reconnect goes at once, and must not be swallowed
         proxy.drop_all()  # ... until the connection is found dead
-        proxy.blackhole = False
         expect(typed).to_have_attribute("data-sent", "true", timeout=15_000)
         self.expect_reply(page, "You said: lost in the tunnel")
         self.assert_clean_console()

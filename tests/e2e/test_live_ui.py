@@ -166,6 +166,8 @@ class LiveUITests(PageHelpers, LiveBrowserTestCase):
         interrupted = self.model_turns(page).first
         expect(interrupted).to_have_attribute("data-interrupted", "true", timeout=2_000)
         expect(root).not_to_have_attribute("data-state", "speaking", timeout=2_000)
+        # the audio thread's ack (data-flush-ms: flush → ack) arrives after the state changed
+        expect(root).to_have_attribute("data-flush-ms", re.compile(r"^\d+$"))
         assert int(root.get_attribute("data-flush-ms")) < 100
         played = int(root.get_attribute("data-played-ms"))
         page.wait_for_timeout(1_000)  # the rest of the 10 s reply still arrives: not played
@@ -182,6 +184,7 @@ class LiveUITests(PageHelpers, LiveBrowserTestCase):
         page.get_by_test_id("talk-button").click()  # the fake microphone speaks over the reply
         interrupted = self.model_turns(page).first
         expect(interrupted).to_have_attribute("data-interrupted", "true", timeout=10_000)
+        expect(root).to_have_attribute("data-flush-ms", re.compile(r"^\d+$"))
         assert int(root.get_attribute("data-flush-ms")) < 100
         self.expect_reply(page, re.compile(r"I heard \d+\.\d seconds of audio\."), timeout=15_000)
         self.assert_clean_console()

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { beforeEach, describe, test } from "node:test";
 
+import { CONNECT_TIMEOUT_MS } from "../../static/js/heartbeat.js";
 import { LiveSocket, MAX_BUFFERED_BYTES } from "../../static/js/live-socket.js";
 import { CloseCode, TransportCode } from "../../static/js/protocol.js";
 
@@ -234,6 +235,26 @@ describe("LiveSocket", () => {
     assert.equal(latest().json().at(-1).type, "ping");
     timers.advance(10_000);
     assert.equal(events.at(-1)[0], "reconnecting");
+  });
+
+  test("a handshake that gets no answer is given up and tried again", () => {
+    socket.start({});
+    latest().open();
+    latest().receive({ type: "session", state: "ready", conversation: "c-7" });
+    latest().serverClose(TransportCode.ABNORMAL);
+    timers.advance(0); // the retry goes into a link that swallows it: never opens, never closes
+    const silent = latest();
+    timers.advance(CONNECT_TIMEOUT_MS - 1);
+    assert.equal(FakeWebSocket.all.length, 2, "still waiting for the handshake");
+    timers.advance(1);
+    assert.equal(silent.readyState, 3, "the silent attempt is closed");
+    assert.equal(events.at(-1)[0], "reconnecting");
+    timers.advance(300);
+    assert.equal(FakeWebSocket.all.length, 3);
+    latest().open();
+    assert.equal(latest().json()[0].conversation, "c-7");
+    timers.advance(CONNECT_TIMEOUT_MS * 3);
+    assert.equal(FakeWebSocket.all.length, 3, "an open socket is not timed out");
   });
 
   test("idle timeout returns to idle quietly", () => {
