@@ -3,9 +3,9 @@ pins each relied-on behaviour and fails with a clear message when an upgrade cha
 
 Channels (used by subclassing `BridgeConsumer`, explicitly, in assistant/consumers.py):
 1. `AsyncConsumer.dispatch` awaits `aclose_old_connections()` (a hop to the one database
-   thread) before every handler since Channels 4.2. `dispatch` here hands `websocket.receive`
-   straight to the consumer's sync `receive_now(message)` instead: no thread hop per audio
-   frame. Other messages take Channels' own path.
+   thread) before every handler since Channels 4.2. `dispatch` here skips it (each database
+   call closes them on its own thread: `DatabaseSyncToAsync`, under live_db too) and hands
+   `websocket.receive` to the sync `receive_now(message)`: no hop per frame, connect or close.
 2. `AsyncConsumer.__call__` gives each consumer its own layer channel and waits on it and on
    the client with `await_many_dispatch`: a new task and an `asyncio.wait` per client
    message, and a layer error ends the connection. `_serve` handles the client's messages in
@@ -52,6 +52,7 @@ import contextlib
 import logging
 from importlib import import_module
 
+from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
@@ -134,10 +135,8 @@ class BridgeConsumer(AsyncWebsocketConsumer):
 
     async def dispatch(self, message):
         if message["type"] != "websocket.receive":
-            await super().dispatch(message)
-            return
-        pending = self.receive_now(message)  # the hot path: no aclose_old_connections hop
-        if pending is not None:
+            await getattr(self, get_handler_name(message))(message)  # no hop (fix 1)
+        elif (pending := self.receive_now(message)) is not None:
             await pending
 
     def receive_now(self, message):

@@ -74,9 +74,20 @@ async def test_channels_hops_to_the_database_thread_per_message_and_the_bridge_d
         def receive_now(self, message):
             seen.append(message["text"])
 
+        async def websocket_connect(self, message):
+            seen.append("connected")
+
+        async def websocket_disconnect(self, message):
+            seen.append("gone")
+
     hops.clear()
-    await Bridge().dispatch({"type": "websocket.receive", "text": "y"})
-    assert (seen, hops) == (["y"], [])
+    bridge = Bridge()
+    for message in ({"type": "websocket.connect"}, {"type": "websocket.receive", "text": "y"}):
+        await bridge.dispatch(message)
+    await bridge.dispatch({"type": "websocket.disconnect", "code": 1000})
+    assert (seen, hops) == (["connected", "y", "gone"], []), (
+        "a connect or a close waited for Channels' one database thread"
+    )
 
 
 class FlakyLayer(InMemoryChannelLayer):
