@@ -263,9 +263,18 @@ def conversation_reopen(*, conversation_id) -> None:
     )
 
 
+@transaction.atomic
 def conversation_delete(*, user: User, conversation_id) -> bool:
-    deleted, _ = Conversation.objects.filter(pk=conversation_id, user=user).delete()
-    return bool(deleted)
+    """Delete one of the user's conversations with its events. Its row is locked first: a live
+    session's recorder takes the same lock to write a batch (`conversation_record`), so it
+    either commits before the events are collected or finds no conversation after (the batch
+    is dropped with a warning, assistant/live/record_writer.py), never inserting between the
+    two (the commit then failed on the foreign key: the owner saw a server error)."""
+    owned = Conversation.objects.filter(pk=conversation_id, user=user)
+    if not owned.select_for_update().values_list("pk", flat=True).first():
+        return False
+    owned.delete()
+    return True
 
 
 def _hash_token(raw: str) -> str:

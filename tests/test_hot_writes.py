@@ -4,9 +4,10 @@ statement) and a close. They must store what the ORM would, number events densel
 writers interleave, and keep the migration that numbers existing conversations right."""
 
 import threading
+import time
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.db.migrations.executor import MigrationExecutor
 
 from assistant import services
@@ -100,6 +101,60 @@ def test_concurrent_writers_to_one_conversation_number_densely(alice):
             conversation.events.filter(seq__in=(first, first + 1)).values_list("text", flat=True)
         )
         assert texts[0].split(" ")[:2] == texts[1].split(" ")[:2]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_written_while_its_conversation_is_deleted_does_not_break_the_delete(alice):
+    """The owner deletes a conversation while its live session's recorder writes a batch: the
+    delete waits for the batch and takes its events too (before, it collected the events
+    first, the batch slipped in, and the delete's commit failed on the foreign key)."""
+    conversation = services.conversation_start(user_id=alice.pk, model="m")
+    services.conversation_record(conversation_id=conversation.pk, events=batch(0, 0))
+    recorder = connections.create_connection("default")  # the recorder's own connection
+    recorder.connect()
+    recorder.set_autocommit(False)
+    with recorder.cursor() as cursor:  # a batch under way: the conversation's row is locked
+        cursor.execute(
+            f"UPDATE {Conversation._meta.db_table} SET last_seq = last_seq + 1 WHERE id = %s",  # noqa: S608
+            [conversation.pk],
+        )
+    outcome: list = []
+
+    def delete() -> None:
+        try:
+            deleted = services.conversation_delete(user=alice, conversation_id=conversation.pk)
+            outcome.append(deleted)
+        except Exception as error:
+            outcome.append(error)
+        finally:
+            connection.close()
+
+    deleter = threading.Thread(target=delete)
+    deleter.start()
+    deadline = time.monotonic() + 10
+    with connection.cursor() as cursor:  # until the delete waits for the recorder's lock
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND datname = current_database()"
+            )
+            if cursor.fetchone()[0]:
+                break
+            time.sleep(0.02)
+    with recorder.cursor() as cursor:  # the batch's events, then its commit
+        cursor.execute(
+            f"INSERT INTO {ConversationEvent._meta.db_table}"  # noqa: S608
+            " (conversation_id, seq, turn, kind, text, data, duration_ms, created_at)"
+            " VALUES (%s, 4, 1, %s, 'late', '{}', NULL, now())",
+            [conversation.pk, Kind.USER_TEXT],
+        )
+    recorder.commit()
+    recorder.close()
+    deleter.join(timeout=30)
+    assert outcome == [True]
+    assert not Conversation.objects.filter(pk=conversation.pk).exists()
+    assert not ConversationEvent.objects.filter(conversation_id=conversation.pk).exists()
 
 
 @pytest.mark.django_db(transaction=True)
