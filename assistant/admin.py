@@ -165,6 +165,12 @@ class ConversationAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def delete_model(self, request, obj):
+        services.conversations_delete(Conversation.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):  # "Delete selected": each row locked first
+        services.conversations_delete(queryset)
+
     @admin.display(description="Duration")
     def duration(self, obj):
         return format_duration(obj.duration_seconds)

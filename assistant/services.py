@@ -263,18 +263,24 @@ def conversation_reopen(*, conversation_id) -> None:
     )
 
 
-@transaction.atomic
 def conversation_delete(*, user: User, conversation_id) -> bool:
-    """Delete one of the user's conversations with its events. Its row is locked first: a live
-    session's recorder takes the same lock to write a batch (`conversation_record`), so it
-    either commits before the events are collected or finds no conversation after (the batch
-    is dropped with a warning, assistant/live/record_writer.py), never inserting between the
-    two (the commit then failed on the foreign key: the owner saw a server error)."""
-    owned = Conversation.objects.filter(pk=conversation_id, user=user)
-    if not owned.select_for_update().values_list("pk", flat=True).first():
-        return False
-    owned.delete()
-    return True
+    """Delete one of the user's conversations with its events (`conversations_delete`)."""
+    return bool(conversations_delete(Conversation.objects.filter(pk=conversation_id, user=user)))
+
+
+@transaction.atomic
+def conversations_delete(conversations) -> int:
+    """Delete these conversations with their events; returns how many. Their rows are locked
+    first: a live session's recorder takes the same lock to write a batch
+    (`conversation_record`), so it either commits before the events are collected or finds no
+    conversation after (the batch is dropped with a warning, assistant/live/record_writer.py),
+    never inserting between the two (the commit then failed on the foreign key)."""
+    ids = list(conversations.values_list("pk", flat=True))
+    locked = Conversation.objects.filter(pk__in=ids).select_for_update()
+    ids = list(locked.values_list("pk", flat=True))
+    if ids:
+        Conversation.objects.filter(pk__in=ids).delete()
+    return len(ids)
 
 
 def _hash_token(raw: str) -> str:

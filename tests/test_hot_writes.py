@@ -103,12 +103,27 @@ def test_concurrent_writers_to_one_conversation_number_densely(alice):
         assert texts[0].split(" ")[:2] == texts[1].split(" ")[:2]
 
 
+def _owner_deletes(user, conversation_id) -> bool:
+    return services.conversation_delete(user=user, conversation_id=conversation_id)
+
+
+def _staff_deletes(user, conversation_id) -> bool:  # the admin's "Delete selected"
+    from django.contrib import admin
+
+    model_admin = admin.site._registry[Conversation]
+    model_admin.delete_queryset(None, Conversation.objects.filter(pk=conversation_id))
+    return True
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_batch_written_while_its_conversation_is_deleted_does_not_break_the_delete(alice):
-    """The owner deletes a conversation while its live session's recorder writes a batch: the
-    delete waits for the batch and takes its events too (before, it collected the events
-    first, the batch slipped in, and the delete's commit failed on the foreign key)."""
+@pytest.mark.parametrize("deletes", [_owner_deletes, _staff_deletes], ids=["owner", "staff"])
+def test_a_batch_written_while_its_conversation_is_deleted_does_not_break_the_delete(
+    alice, deletes
+):
+    """The owner (or staff) deletes a conversation while its live session's recorder writes a
+    batch: the delete waits for the batch and takes its events too (before, it collected the
+    events first, the batch slipped in, and the delete's commit failed on the foreign key)."""
     conversation = services.conversation_start(user_id=alice.pk, model="m")
     services.conversation_record(conversation_id=conversation.pk, events=batch(0, 0))
     recorder = connections.create_connection("default")  # the recorder's own connection
@@ -123,8 +138,7 @@ def test_a_batch_written_while_its_conversation_is_deleted_does_not_break_the_de
 
     def delete() -> None:
         try:
-            deleted = services.conversation_delete(user=alice, conversation_id=conversation.pk)
-            outcome.append(deleted)
+            outcome.append(deletes(alice, conversation.pk))
         except Exception as error:
             outcome.append(error)
         finally:
