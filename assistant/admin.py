@@ -165,10 +165,14 @@ class ConversationAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    # A live conversation's session is ended first (as the owner's delete does), then the
+    # rows are locked and deleted (services.conversations_delete).
     def delete_model(self, request, obj):
-        services.conversations_delete(Conversation.objects.filter(pk=obj.pk))
+        self.delete_queryset(request, Conversation.objects.filter(pk=obj.pk))
 
-    def delete_queryset(self, request, queryset):  # "Delete selected": each row locked first
+    def delete_queryset(self, request, queryset):  # also "Delete selected"
+        live = queryset.filter(status=Conversation.Status.ACTIVE).values_list("pk", flat=True)
+        control.end_conversations(list(live), reason=control.REASON_DELETED_BY_STAFF)
         services.conversations_delete(queryset)
 
     @admin.display(description="Duration")

@@ -28,6 +28,8 @@ ENDED, SIGNED_OUT = EndKind.ENDED, EndKind.SIGNED_OUT  # the kinds an event may 
 # (Reasons, not secrets: S105 is about the names.)
 REASON_TOKEN_REVOKED = "The access token behind this session was revoked."  # noqa: S105
 REASON_EPHEMERAL_REVOKED = "Its ephemeral token was revoked."
+REASON_DELETED = "This conversation was deleted."
+REASON_DELETED_BY_STAFF = "This conversation was deleted by an administrator."
 REASON_DEACTIVATED = "Your account was deactivated."
 REASON_PASSWORD_CHANGED = "Your password was changed in another browser. Sign in again."  # noqa: S105
 REASON_PASSWORD_RESET = "Your password was reset. Sign in again."  # noqa: S105
@@ -115,6 +117,19 @@ def end_sessions(
         **options,
     )
     return count
+
+
+def end_conversations(conversation_ids, *, reason: str) -> None:
+    """End the live sessions of these conversations now, one signal each, before the caller
+    takes away what they stand on (a deletion, a revoked ephemeral token): their workers stop
+    writing to records that are going away. A down channel layer is logged, never raised:
+    the caller's change must not wait for it (a recorder drops a batch whose record is gone,
+    assistant/live/record_writer.py; the lease renewal ends what the layer missed)."""
+    for conversation_id in conversation_ids:
+        try:
+            end_sessions(conversation_id=conversation_id, reason=reason)
+        except Exception:
+            logger.warning("conv=%s live.end not signalled", conversation_id, exc_info=True)
 
 
 def end_sessions_on_commit(**kwargs) -> None:

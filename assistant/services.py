@@ -270,15 +270,28 @@ def conversation_delete(*, user: User, conversation_id) -> bool:
 
 @transaction.atomic
 def conversations_delete(conversations) -> int:
-    """Delete these conversations with their events; returns how many. Their rows are locked
-    first: a live session's recorder takes the same lock to write a batch
-    (`conversation_record`), so it either commits before the events are collected or finds no
-    conversation after (the batch is dropped with a warning, assistant/live/record_writer.py),
-    never inserting between the two (the commit then failed on the foreign key)."""
+    """Delete these conversations with their events and leases; returns how many.
+
+    Locks, in the order every other writer takes them: the owners' rows first (in id order),
+    as every lease change does (`lease_acquire`, `lease_renew`, `lease_release`); a session
+    closing meanwhile (its end signalled just before a live delete) then either finishes
+    first or finds its lease and conversation gone, and neither waits on the other's next
+    row (taking the conversation first deadlocked with the close: each held a row the other
+    was about to write). Then the conversations' rows: a live recorder takes the same lock to
+    write a batch (`conversation_record`), so it commits before the events are collected or
+    finds no conversation after (the batch is dropped, assistant/live/record_writer.py),
+    never inserting between the two. A live lease's use since it was last settled is
+    charged here, as its close would have: deleting a conversation never refunds its time."""
     ids = list(conversations.values_list("pk", flat=True))
+    owners = Conversation.objects.filter(pk__in=ids).values_list("user_id", flat=True)
+    locked_owners = User.objects.select_for_update().filter(pk__in=owners).order_by("pk")
+    list(locked_owners.values_list("pk", flat=True))
     locked = Conversation.objects.filter(pk__in=ids).select_for_update()
     ids = list(locked.values_list("pk", flat=True))
     if ids:
+        now = timezone.now()
+        for lease in SessionLease.objects.filter(conversation_id__in=ids):
+            _usage_add(lease.user_id, _usage_unsettled(lease, now), now)
         Conversation.objects.filter(pk__in=ids).delete()
     return len(ids)
 

@@ -192,15 +192,7 @@ def conversation_delete(request, conversation_id):
     conversation = _own_conversation(request, conversation_id)
     if request.method == "POST":
         if conversation.status == Conversation.Status.ACTIVE:
-            # End it first, so its worker stops writing to a record that is going away.
-            try:
-                control.end_sessions(
-                    conversation_id=conversation.pk, reason="This conversation was deleted."
-                )
-            except Exception:  # a down channel layer must not block deleting
-                logger.warning(
-                    "conv=%s delete: live session not signalled", conversation.pk, exc_info=True
-                )
+            control.end_conversations([conversation.pk], reason=control.REASON_DELETED)
         services.conversation_delete(user=request.user, conversation_id=conversation.pk)
         messages.success(request, f"Deleted “{conversation}”.")
         return redirect("assistant:conversation_list")
@@ -256,13 +248,8 @@ def token_revoke(request, token_id):
 def ephemeral_token_revoke(request, token_id):
     live = services.ephemeral_token_revoke(user=request.user, token_id=token_id)
     if live is not None:
-        for conversation_id in live:  # sessions open with it end now, on whichever worker
-            try:
-                control.end_sessions(
-                    conversation_id=conversation_id, reason=control.REASON_EPHEMERAL_REVOKED
-                )
-            except Exception:  # a down channel layer must not block revoking
-                logger.warning("conv=%s revoke: not signalled", conversation_id, exc_info=True)
+        # Sessions open with it end now, on whichever worker.
+        control.end_conversations(live, reason=control.REASON_EPHEMERAL_REVOKED)
         messages.success(request, "Ephemeral token revoked. Its open sessions are ended.")
     else:
         messages.info(request, "That ephemeral token was already revoked or does not exist.")

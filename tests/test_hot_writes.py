@@ -3,6 +3,7 @@
 statement) and a close. They must store what the ORM would, number events densely however
 writers interleave, and keep the migration that numbers existing conversations right."""
 
+import datetime as dt
 import threading
 import time
 
@@ -230,3 +231,74 @@ def test_a_start_stores_what_the_orm_would_and_a_close_undoes_the_lease(alice):
     assert started.ended_at is not None
     charged.refresh_from_db()
     assert charged.seconds < 1.0  # the reservation refunded, the few ms used charged
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("deletes", [_owner_deletes, _staff_deletes], ids=["owner", "staff"])
+def test_a_conversation_deleted_while_its_session_closes_does_not_deadlock(alice, deletes):
+    """A live conversation is deleted: its session is told to end just before, so its close
+    (the lease dropped, then the conversation ended) runs beside the delete. The delete waits
+    for the close and then finds nothing left to end (before, it locked the conversation
+    first and waited for the lease while the close, holding the lease, waited for the
+    conversation: PostgreSQL's deadlock detector failed one of them, the page with a 500)."""
+    grant = services.lease_acquire(user_id=alice.pk, model="m", voice="", client_kind="web")
+    closing = connections.create_connection("default")  # the session's database thread
+    closing.connect()
+    closing.set_autocommit(False)
+    with closing.cursor() as cursor:  # the close under way: the lease dropped
+        cursor.execute(services._RELEASE_SQL, [grant.lease_id, alice.pk])
+    outcome: list = []
+
+    def delete() -> None:
+        try:
+            outcome.append(deletes(alice, grant.conversation_id))
+        except Exception as error:
+            outcome.append(error)
+        finally:
+            connection.close()
+
+    deleter = threading.Thread(target=delete)
+    deleter.start()
+    deadline = time.monotonic() + 10
+    with connection.cursor() as cursor:  # until the delete waits for a lock the close holds
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND datname = current_database()"
+            )
+            if cursor.fetchone()[0]:
+                break
+            time.sleep(0.02)
+    time.sleep(0.1)  # the old order's delete got on from the user's row to the conversation's
+    with closing.cursor() as cursor:  # the close's second statement: the conversation ended
+        cursor.execute(
+            services._END_SQL, ["ended", "bye", dt.datetime.now(dt.UTC), grant.conversation_id]
+        )
+    closing.commit()
+    closing.close()
+    deleter.join(timeout=30)
+    assert outcome == [True]
+    assert not Conversation.objects.filter(pk=grant.conversation_id).exists()
+    assert not SessionLease.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("deletes", [_owner_deletes, _staff_deletes], ids=["owner", "staff"])
+def test_deleting_a_live_conversation_charges_its_use_once(alice, deletes):
+    """Its lease goes with it; the slice it reserved in advance is settled as its close
+    would have settled it (a refund of what it did not use), and the session's own close,
+    arriving after, charges nothing more and fails on nothing."""
+    grant = services.lease_acquire(user_id=alice.pk, model="m", voice="", client_kind="web")
+    reserved = DailyUsage.objects.get(user=alice).seconds
+    assert reserved == pytest.approx(grant.remaining_seconds)
+    assert reserved > 10
+    assert deletes(alice, grant.conversation_id)
+    assert not SessionLease.objects.exists()
+    charged = DailyUsage.objects.get(user=alice).seconds
+    assert charged < 1.0  # the few milliseconds it ran, not its whole slice
+    services.lease_release(
+        lease_id=grant.lease_id, conversation_id=grant.conversation_id, reason="bye",
+        failed=False, user_id=alice.pk,
+    )  # fmt: skip
+    assert DailyUsage.objects.get(user=alice).seconds == pytest.approx(charged)

@@ -307,6 +307,32 @@ async def test_deleting_a_live_conversation_ends_it_and_nothing_is_retried(
     assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
 
 
+@pytest.mark.parametrize("how", ["delete page", "delete selected"])
+async def test_staff_deleting_a_live_conversation_ends_it_first(
+    how, alice, staff, emulator, client, caplog
+):
+    """The admin's delete, one row or "Delete selected", ends the session as the owner's does:
+    the user is told why, and the worker stops writing to the record that is going away."""
+    comm = web_client(alice)
+    ready = await start_web(comm)
+    await web_turn(comm, "staff will delete this")
+    await sync_to_async(client.force_login)(staff)
+    changelist = "/admin/assistant/conversation/"
+    if how == "delete page":
+        post = (f"{changelist}{ready['conversation']}/delete/", {"post": "yes"})
+    else:
+        selected = {"action": "delete_selected", "_selected_action": [ready["conversation"]]}
+        post = (changelist, {**selected, "post": "yes"})
+    response = await sync_to_async(client.post)(*post)
+    assert response.status_code == 302
+    events, code = await receive_close(comm)
+    assert code == 4410
+    assert events[-1]["message"] == "This conversation was deleted by an administrator."
+    await comm.disconnect()
+    assert not await Conversation.objects.filter(pk=ready["conversation"]).aexists()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
+
+
 async def test_a_record_deleted_under_a_live_session_is_not_retried(alice, emulator, caplog):
     """The race the delete view's end signal cannot close: the session keeps answering and
     the recorder gives up on the missing record at once instead of retrying."""
