@@ -3,9 +3,10 @@ pins each relied-on behaviour and fails with a clear message when an upgrade cha
 
 Channels (used by subclassing `BridgeConsumer`, explicitly, in assistant/consumers.py):
 1. `AsyncConsumer.dispatch` awaits `aclose_old_connections()` (a hop to the one database
-   thread) before every handler since Channels 4.2. `dispatch` here skips it (each database
-   call closes them on its own thread: `DatabaseSyncToAsync`, under live_db too) and hands
-   `websocket.receive` to the sync `receive_now(message)`: no hop per frame, connect or close.
+   thread) before every handler since Channels 4.2, `websocket_disconnect` once more. Here
+   neither does (each database call closes them on its own thread: `DatabaseSyncToAsync`,
+   under live_db too), and `websocket.receive` goes to the sync `receive_now(message)`: no
+   hop per frame, connect or close.
 2. `AsyncConsumer.__call__` gives each consumer its own layer channel and waits on it and on
    the client with `await_many_dispatch`: a new task and an `asyncio.wait` per client
    message, and a layer error ends the connection. `_serve` handles the client's messages in
@@ -139,6 +140,10 @@ class BridgeConsumer(AsyncWebsocketConsumer):
         elif (pending := self.receive_now(message)) is not None:
             await pending
 
+    async def websocket_disconnect(self, message):  # Channels' own, less its hop (fix 1)
+        await self.disconnect(message["code"])  # the hub's groups: `_serve`'s leave_groups
+        raise StopConsumer()
+
     def receive_now(self, message):
         raise NotImplementedError
 
@@ -187,11 +192,8 @@ class CookieSession:
         self.application = application
 
     async def __call__(self, scope, receive, send):
-        cookies: dict[str, str] = {}
-        for name, value in scope.get("headers", ()):
-            if name == b"cookie":
-                cookies = parse_cookie(value.decode("latin1"))
-                break
+        raw = next((value for name, value in scope.get("headers", ()) if name == b"cookie"), b"")
+        cookies = parse_cookie(raw.decode("latin1"))  # {} for no cookie
         session = import_module(settings.SESSION_ENGINE).SessionStore(
             cookies.get(settings.SESSION_COOKIE_NAME)
         )

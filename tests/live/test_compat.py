@@ -7,12 +7,14 @@ import re
 
 import channels
 import channels.consumer
+import channels.generic.websocket
 import channels.utils
 import daphne
 import daphne.server
 import daphne.ws_protocol
 import pytest
 from autobahn.websocket.protocol import WebSocketProtocol as AutobahnProtocol
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import InMemoryChannelLayer
 from channels.testing import WebsocketCommunicator
@@ -57,6 +59,7 @@ async def test_channels_hops_to_the_database_thread_per_message_and_the_bridge_d
         hops.append(1)
 
     monkeypatch.setattr(channels.consumer, "aclose_old_connections", counting)
+    monkeypatch.setattr(channels.generic.websocket, "aclose_old_connections", counting)
 
     class Plain(AsyncWebsocketConsumer):
         async def receive(self, text_data=None, bytes_data=None):
@@ -66,6 +69,13 @@ async def test_channels_hops_to_the_database_thread_per_message_and_the_bridge_d
     assert hops == [1], (
         "Channels no longer runs aclose_old_connections() before every handler: "
         "compat fix 1 (BridgeConsumer.dispatch) may be dropped"
+    )
+    hops.clear()
+    with pytest.raises(StopConsumer):
+        await Plain().websocket_disconnect({"type": "websocket.disconnect", "code": 1000})
+    assert hops == [1], (
+        "Channels' websocket_disconnect no longer runs aclose_old_connections(): "
+        "compat fix 1 (BridgeConsumer.websocket_disconnect) may be dropped"
     )
 
     seen = []
@@ -77,14 +87,15 @@ async def test_channels_hops_to_the_database_thread_per_message_and_the_bridge_d
         async def websocket_connect(self, message):
             seen.append("connected")
 
-        async def websocket_disconnect(self, message):
+        async def disconnect(self, code):  # under BridgeConsumer's own websocket_disconnect
             seen.append("gone")
 
     hops.clear()
     bridge = Bridge()
     for message in ({"type": "websocket.connect"}, {"type": "websocket.receive", "text": "y"}):
         await bridge.dispatch(message)
-    await bridge.dispatch({"type": "websocket.disconnect", "code": 1000})
+    with pytest.raises(StopConsumer):
+        await bridge.dispatch({"type": "websocket.disconnect", "code": 1000})
     assert (seen, hops) == (["connected", "y", "gone"], []), (
         "a connect or a close waited for Channels' one database thread"
     )
