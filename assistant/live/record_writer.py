@@ -47,8 +47,8 @@ class RecordWriter:
         self.conversation_id = None
         self._queue: deque[Batch] = deque()
         self._wake = Wake()  # the writer task is its one waiter
-        self._drained = asyncio.Event()
-        self._drained.set()
+        self._drained = True  # nothing queued (an asyncio.Event's state, without its deque)
+        self._drain_waiters: list[asyncio.Future] | None = None  # only while someone waits
         self._running = False
         self._inflight: Batch | None = None  # being written: too late to amend
         self.written = 0
@@ -56,7 +56,7 @@ class RecordWriter:
 
     def put(self, batch: Batch) -> None:
         self._queue.append(batch)
-        self._drained.clear()
+        self._drained = False
         self._wake.set()
 
     def set_handle(self, handle: str) -> None:
@@ -72,7 +72,7 @@ class RecordWriter:
         try:
             while True:
                 if not self._queue:
-                    self._drained.set()
+                    self._set_drained()
                     self._wake.clear()
                     await self._wake.wait()
                     continue
@@ -150,13 +150,35 @@ class RecordWriter:
                 exc_info=True,
             )
 
+    def _set_drained(self) -> None:
+        self._drained = True
+        waiters, self._drain_waiters = self._drain_waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():  # a waiter whose wait timed out is cancelled already
+                waiter.set_result(None)
+
+    async def _until_drained(self) -> None:
+        """Until the queue is empty (`wait_written`, `finish`: two may wait at once)."""
+        if self._drained:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        if self._drain_waiters is None:
+            self._drain_waiters = []
+        self._drain_waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:  # its time is up (an outage): it waits no more
+            if self._drain_waiters is not None and waiter in self._drain_waiters:
+                self._drain_waiters.remove(waiter)
+            raise
+
     def _pending_events(self) -> int:
         return sum(len(b.events) for b in self._queue)
 
     async def wait_written(self, limit: float = 10.0) -> None:
         try:
             async with asyncio.timeout(limit):
-                await self._drained.wait()
+                await self._until_drained()
         except TimeoutError:
             logger.warning(
                 "recording still pending after %.0fs (%d events)", limit, self._pending_events()
@@ -170,7 +192,7 @@ class RecordWriter:
         try:
             async with asyncio.timeout(limit):
                 if self._running:
-                    await self._drained.wait()
+                    await self._until_drained()
                 else:  # no writer task (it never started): write here
                     while self._queue:
                         await self._write(self._queue[0])
