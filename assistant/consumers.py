@@ -61,7 +61,7 @@ class _SessionConsumer(BridgeConsumer):
             logger.exception("%s: a client message could not be handled", self.adapter.path_name)
             metrics.ERRORS.labels("session").inc()
             return self.end(SessionEnd(EndKind.INTERNAL))
-        return None
+        return None if self.session is None else self.session.uplink.pace()
 
     async def end(self, end: SessionEnd) -> None:
         """End the session (its main task closes the socket), or close now if none."""

@@ -118,6 +118,12 @@ class Uplink:
     def __len__(self) -> int:
         return len(self._items)
 
+    def pace(self) -> Awaitable[None] | None:
+        """After a client's message: a turn of the loop while the writer is behind (a burst,
+        read in one go, would otherwise be trimmed before the writer ran), else None: no
+        loop turn per message (one is ~3 µs, ~4 % of a streaming session's CPU)."""
+        return asyncio.sleep(0) if len(self._items) > 1 else None
+
     @property
     def audio_ms(self) -> float:
         return self._audio_ms

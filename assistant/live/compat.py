@@ -43,7 +43,7 @@ another ASGI server; docs/asgi-server.md has the reasons and the measurements):
 Channels, again:
 9. `SessionMiddleware` wraps `send` to save a modified session with an HTTP response: on a
    socket it reads the session on every message sent, and saves nothing. `CookieSession`
-   sets the scope's `cookies` and lazy `session` the same way, `send` left alone.
+   sets `cookies` and the lazy `session` alike, `send` left alone.
 """
 
 from __future__ import annotations
@@ -96,9 +96,9 @@ class BridgeConsumer(AsyncWebsocketConsumer):
             raise
 
     async def _serve(self, scope, receive, send) -> None:
-        """`AsyncConsumer.__call__` without a channel of its own (the process's hub delivers
-        control events: `control`) and without a task per message: the client's messages are
-        handled in this task, one at a time with control events (`_turn`)."""
+        """`AsyncConsumer.__call__` without a channel of its own (the hub delivers control
+        events: `control`) and without a task per message: the client's messages are handled
+        in this task, one at a time with control events (`_turn`)."""
         self.scope, self.base_send = scope, send
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self._turn, self._serving = asyncio.Lock(), asyncio.current_task()
@@ -106,9 +106,8 @@ class BridgeConsumer(AsyncWebsocketConsumer):
             with contextlib.suppress(StopConsumer):
                 while True:
                     message = await receive()
-                    async with self._turn:
+                    async with self._turn:  # receive_now paces a burst (Uplink.pace)
                         await self.dispatch(message)
-                    await asyncio.sleep(0)  # a burst must not starve the upstream writer
         except asyncio.CancelledError:
             if self._failure is None:
                 raise
@@ -248,8 +247,7 @@ async def wait_writable(protocol) -> None:
 
 
 def client_gone_errors() -> tuple[type[BaseException], ...]:
-    """What a send to a client that has gone may raise: the shim drops such sends under
-    daphne, so this is a backstop (another ASGI server, or autobahn changing)."""
+    """What a send to a client that has gone may raise (a backstop: daphne's shim drops them)."""
     try:
         from autobahn.exception import Disconnected
     except ImportError:
@@ -261,6 +259,9 @@ def too_big_reason(limit: int) -> str:
     """The close reason of a message over the server's hard limit (both paths; the bridge's
     own per-kind limits, below it, say more)."""
     return f"Request payload size exceeds the limit: {limit} bytes."
+
+
+_SENDS = ("websocket.close", "websocket.send")
 
 
 def install() -> bool:
@@ -276,10 +277,7 @@ def install() -> bool:
 
     def handle_reply(self, message):
         kind = message.get("type")
-        if kind in ("websocket.close", "websocket.send") and self.state in (
-            self.STATE_CLOSING,
-            self.STATE_CLOSED,
-        ):
+        if kind in _SENDS and self.state in (self.STATE_CLOSING, self.STATE_CLOSED):
             # The connection left OPEN (our Close is out, the oversize shim closed it, or
             # the client went) while the application had more to say: autobahn refuses it
             # (a send raises Disconnected, a reserved close code raises). Drop it.
@@ -300,9 +298,8 @@ def install() -> bool:
         if self.state == self.STATE_CLOSING:
             # Our Close is already out (the application closed, then more frames came):
             # autobahn would now abort the TCP connection (RST) with the client's frames
-            # unread, and the client could lose our Close (1006). Discard the rest of the
-            # message instead; the client's Close reply (or the close handshake timeout)
-            # ends the connection.
+            # unread, and the client could lose our Close (1006). Discard the rest instead;
+            # the client's Close reply (or the close handshake timeout) ends the connection.
             self.failedByMe = True
             return
         if self.state != self.STATE_OPEN:
@@ -355,6 +352,4 @@ def _kill_all_applications(self):
             writable.event.set()  # senders stop waiting for slow clients
         if (instance := details.get("application_instance")) is not None:
             instances.append(instance)
-    waiting = defer.Deferred.fromFuture(shutdown.begin(instances))
-    waiting.addErrback(lambda failure: None)
-    return waiting
+    return defer.Deferred.fromFuture(shutdown.begin(instances)).addErrback(lambda failure: None)
