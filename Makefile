@@ -49,13 +49,10 @@ $(JS_SDK): tests/sdk_js/package-lock.json
 		npm ci --prefix tests/sdk_js --silent --no-audit --no-fund && touch $@; \
 	else echo "npm not found: the JS SDK tests will skip"; fi
 
-# The suite but the browser tests runs on TEST_WORKERS processes (pytest-xdist: each its own
-# test database, every Redis test its own prefix); the browser tests run in their own pytest
-# process: they allow sync ORM calls in Playwright's loop.
-TEST_WORKERS ?= 2
+# Browser tests run in their own pytest process: they allow sync ORM calls in Playwright's loop.
 test: $(VENV)/.dev $(JS_SDK) lint
 	$(BIN)/python manage.py makemigrations --check --dry-run
-	$(BIN)/pytest -m "not e2e" -n $(TEST_WORKERS)
+	$(BIN)/pytest -m "not e2e"
 	$(BIN)/pytest -m e2e tests/e2e
 
 bench: $(VENV)/.dev
