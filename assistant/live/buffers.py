@@ -121,7 +121,7 @@ class Uplink:
     def pace(self) -> Awaitable[None] | None:
         """After a client's message: a turn of the loop while the writer is behind (a burst,
         read in one go, would otherwise be trimmed before the writer ran), else None: no
-        loop turn per message (one is ~3 µs, ~4 % of a streaming session's CPU)."""
+        loop turn per message (a task switch, ~3 µs of CPU, docs/performance.md)."""
         return asyncio.sleep(0) if len(self._items) > 1 else None
 
     @property
