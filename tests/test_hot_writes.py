@@ -116,6 +116,35 @@ def _staff_deletes(user, conversation_id) -> bool:  # the admin's "Delete select
     return True
 
 
+def _delete_when_blocked(deletes, user, conversation_id) -> tuple[threading.Thread, list]:
+    """Start `deletes(user, conversation_id)` on its own thread (and connection) and return
+    once it waits for a row lock another connection holds (or after 10 s): the thread, and
+    the list its result or error goes into."""
+    outcome: list = []
+
+    def delete() -> None:
+        try:
+            outcome.append(deletes(user, conversation_id))
+        except Exception as error:
+            outcome.append(error)
+        finally:
+            connection.close()
+
+    deleter = threading.Thread(target=delete)
+    deleter.start()
+    deadline = time.monotonic() + 10
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND datname = current_database()"
+            )
+            if cursor.fetchone()[0]:
+                break
+            time.sleep(0.02)
+    return deleter, outcome
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("deletes", [_owner_deletes, _staff_deletes], ids=["owner", "staff"])
@@ -135,28 +164,8 @@ def test_a_batch_written_while_its_conversation_is_deleted_does_not_break_the_de
             f"UPDATE {Conversation._meta.db_table} SET last_seq = last_seq + 1 WHERE id = %s",  # noqa: S608
             [conversation.pk],
         )
-    outcome: list = []
-
-    def delete() -> None:
-        try:
-            outcome.append(deletes(alice, conversation.pk))
-        except Exception as error:
-            outcome.append(error)
-        finally:
-            connection.close()
-
-    deleter = threading.Thread(target=delete)
-    deleter.start()
-    deadline = time.monotonic() + 10
-    with connection.cursor() as cursor:  # until the delete waits for the recorder's lock
-        while time.monotonic() < deadline:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                " AND datname = current_database()"
-            )
-            if cursor.fetchone()[0]:
-                break
-            time.sleep(0.02)
+    # The delete waits for the recorder's lock.
+    deleter, outcome = _delete_when_blocked(deletes, alice, conversation.pk)
     with recorder.cursor() as cursor:  # the batch's events, then its commit
         cursor.execute(
             f"INSERT INTO {ConversationEvent._meta.db_table}"  # noqa: S608
@@ -248,28 +257,8 @@ def test_a_conversation_deleted_while_its_session_closes_does_not_deadlock(alice
     closing.set_autocommit(False)
     with closing.cursor() as cursor:  # the close under way: the lease dropped
         cursor.execute(services._RELEASE_SQL, [grant.lease_id, alice.pk])
-    outcome: list = []
-
-    def delete() -> None:
-        try:
-            outcome.append(deletes(alice, grant.conversation_id))
-        except Exception as error:
-            outcome.append(error)
-        finally:
-            connection.close()
-
-    deleter = threading.Thread(target=delete)
-    deleter.start()
-    deadline = time.monotonic() + 10
-    with connection.cursor() as cursor:  # until the delete waits for a lock the close holds
-        while time.monotonic() < deadline:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                " AND datname = current_database()"
-            )
-            if cursor.fetchone()[0]:
-                break
-            time.sleep(0.02)
+    # The delete waits for a lock the close holds.
+    deleter, outcome = _delete_when_blocked(deletes, alice, grant.conversation_id)
     time.sleep(0.1)  # the old order's delete got on from the user's row to the conversation's
     with closing.cursor() as cursor:  # the close's second statement: the conversation ended
         cursor.execute(
