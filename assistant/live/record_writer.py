@@ -47,8 +47,9 @@ class RecordWriter:
         self.conversation_id = None
         self._queue: deque[Batch] = deque()
         self._wake = Wake()  # the writer task is its one waiter
-        self._drained = True  # nothing queued (an asyncio.Event's state, without its deque)
-        self._drain_waiters: list[asyncio.Future] | None = None  # only while someone waits
+        # Who waits for the queue to empty: futures made only while someone waits (an
+        # asyncio.Event's deque would be ~1.2 KB a session).
+        self._drain_waiters: list[asyncio.Future] | None = None
         self._running = False
         self._inflight: Batch | None = None  # being written: too late to amend
         self.written = 0
@@ -56,7 +57,6 @@ class RecordWriter:
 
     def put(self, batch: Batch) -> None:
         self._queue.append(batch)
-        self._drained = False
         self._wake.set()
 
     def set_handle(self, handle: str) -> None:
@@ -151,7 +151,6 @@ class RecordWriter:
             )
 
     def _set_drained(self) -> None:
-        self._drained = True
         waiters, self._drain_waiters = self._drain_waiters, None
         for waiter in waiters or ():
             if not waiter.done():  # a waiter whose wait timed out is cancelled already
@@ -159,7 +158,7 @@ class RecordWriter:
 
     async def _until_drained(self) -> None:
         """Until the queue is empty (`wait_written`, `finish`: two may wait at once)."""
-        if self._drained:
+        if not self._queue:
             return
         waiter = asyncio.get_running_loop().create_future()
         if self._drain_waiters is None:
