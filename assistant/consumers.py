@@ -99,7 +99,7 @@ class _SessionConsumer(BridgeConsumer):
         logs.bind(user=spec.user_id, client=spec.client_kind, conversation=spec.conversation_id)
         spec = dataclasses.replace(spec, access_token_id=self.access_token_id)
         self.session = LiveSession(
-            spec, self.adapter, Downlink(self._transmit), on_started=self._join
+            spec, self.adapter, Downlink(self._transmit, self.send_now), on_started=self._join
         )
         self.adapter.attach(self.session)
         self._main = asyncio.create_task(

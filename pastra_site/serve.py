@@ -22,6 +22,9 @@ is relied on here):
    see 1006). Here the reason is Pastra's (compat.too_big_reason), and the rest of the message
    and what follows are read and dropped (never buffered) until the client's Close, which
    ends the connection; or compat.CLOSE_HANDSHAKE_SECONDS.
+And one addition: each socket's scope carries a synchronous send (`compat.SEND_NOW`, a frame
+written at once where `send` would not wait, else refused) that the session's downlink uses
+while its writer task waits idle.
 """
 
 from __future__ import annotations
@@ -127,6 +130,26 @@ class PastraWebSocket(WebSocketsSansIOProtocol):
                     await self.send({"type": "websocket.close", "code": 1012})
 
         self.app = app
+
+    def handle_connect(self, event) -> None:
+        super().handle_connect(event)
+        if self.response.status_code == 101:  # the application's task has not run yet
+            self.scope["extensions"][compat.SEND_NOW] = self.send_now
+
+    def send_now(self, payload: bytes | str) -> bool:
+        """A frame written at once where `send` would not wait (the socket open, the transport
+        writable), else False: `send` it. No coroutine, no task switch: the session's
+        Downlink sends through it while its writer task waits idle."""
+        if not self.writable.is_set() or self.close_sent or self.disconnected:
+            return False
+        if self.conn.state is not State.OPEN:
+            return False
+        if type(payload) is bytes:
+            self.conn.send_binary(payload)
+        else:
+            self.conn.send_text(payload.encode())
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        return True
 
     # --- 2 and 3: sends and closes once the socket is open ------------------------------------
 

@@ -1,20 +1,23 @@
 """The two bounded buffers of a live session (policy in docs/browser-protocol.md).
 
-Uplink (client → Gemini): ordered items drained by the session's writer task. At most
+Uplink (client → Gemini): ordered items drained by the session's writer task; while the writer
+waits with nothing queued, an item goes straight out through `send_now` (the link's: no task
+switch per message when the upstream keeps up) unless that cannot send at once. At most
 `live_audio_ms` of audio (1 s) while the upstream is up, `offline_audio_ms` (2 s) while it
 is (re)connecting, and one video frame; on overflow the queued video frame goes first, then
 the oldest audio. Control items (text, tool responses, …) are never dropped; too many of
 them while the upstream is away ends the session.
 
-Downlink (Gemini → client): frames drained by one writer task. Audio beyond
+Downlink (Gemini → client): frames drained by one writer task; while it waits with nothing
+queued, a frame goes straight out through the server's `send_now` where it has one (serve.py's
+under uvicorn: a frame that would not wait is written at once). Audio beyond
 `max_audio_bytes` drops the oldest audio; control/transcript frames are never dropped (a
 hard cap ends the session as a slow client). `stalled_for()` lets the session end a
-client whose single send has been pending too long. The writer counts what it sent (one
-pre-bound `inc()` per frame; bytes are tallied and taken by the session in batches) and
-observes time to first audio.
+client whose single send has been pending too long. What is sent, either way, is counted
+(one `inc()` per frame; bytes are tallied and taken by the session in batches) and the first
+audio's delay observed.
 
-Both wait on a `Wake` (a flag one task waits on), not an asyncio.Event: a session has several,
-and an Event's deque of waiters is most of its 0.8 KB (docs/memory-profile.md).
+Both wait on a `Wake` (wake.py), not an asyncio.Event.
 """
 
 from __future__ import annotations
@@ -28,44 +31,9 @@ from assistant import metrics
 from assistant.live.compat import client_gone_errors
 from assistant.live.errors import EndKind, SessionEnd
 from assistant.live.gemini.client import AUDIO, VIDEO
+from assistant.live.wake import Wake
 
 CONTROL = "control"  # uplink items that are neither audio nor video
-
-
-class Wake:
-    """asyncio.Event's `set`, `clear`, `is_set` and `wait` for one waiting task at a time:
-    its future exists only while that task waits."""
-
-    __slots__ = ("_set", "_waiter")
-
-    def __init__(self, value: bool = False) -> None:
-        self._set = value
-        self._waiter: asyncio.Future | None = None
-
-    def is_set(self) -> bool:
-        return self._set
-
-    def set(self) -> None:
-        if not self._set:
-            self._set = True
-            waiter, self._waiter = self._waiter, None
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
-
-    def clear(self) -> None:
-        self._set = False
-
-    async def wait(self) -> None:
-        if self._set:
-            return
-        if self._waiter is not None and not self._waiter.done():
-            raise RuntimeError("a Wake has one waiter at a time")
-        waiter = self._waiter = asyncio.get_running_loop().create_future()
-        try:
-            await waiter
-        finally:
-            if self._waiter is waiter:
-                self._waiter = None
 
 
 class Item:
@@ -94,6 +62,7 @@ class Uplink:
         "max_control",
         "offline",
         "offline_audio_ms",
+        "send_now",
     )
 
     def __init__(
@@ -114,6 +83,8 @@ class Uplink:
         self._wake = Wake()
         self.dropped_audio = 0
         self.dropped_video = 0
+        # The writer's send made by the caller (link.UpstreamLink.send_now): True if sent.
+        self.send_now: Callable[[Item], bool] | None = None
 
     def __len__(self) -> int:
         return len(self._items)
@@ -128,15 +99,20 @@ class Uplink:
     def audio_ms(self) -> float:
         return self._audio_ms
 
-    def _push(self, item: Item) -> None:
+    def _push(self, item: Item) -> bool:
+        """Queue `item` (True), or send it now (False) if the writer waits for it (it waits
+        only with nothing queued: ahead of anything queued, nothing is sent now)."""
+        if self.send_now is not None and self._wake.waiting() and self.send_now(item):
+            return False
         self._items.append(item)
         if not self._wake.is_set():
             self._wake.set()
+        return True
 
     def put_audio(self, payload: bytes, ms: float) -> None:
-        self._push(Item(AUDIO, payload, ms))
-        self._audio_ms += ms
-        self._trim()
+        if self._push(Item(AUDIO, payload, ms)):
+            self._audio_ms += ms
+            self._trim()
 
     def _trim(self) -> None:
         limit = self.offline_audio_ms if self.offline else self.live_audio_ms
@@ -160,14 +136,14 @@ class Uplink:
             self.dropped_video += 1
             metrics.DROPPED.labels("in", "video").inc()
         item = Item(VIDEO, payload)
-        self._video = item
-        self._push(item)
+        if self._push(item):
+            self._video = item
 
     def put_control(self, payload: bytes, *, call_generation: int = -1) -> None:
         if self._control >= self.max_control:
             raise SessionEnd(EndKind.RATE_LIMITED, "Too many messages while reconnecting.")
-        self._control += 1
-        self._push(Item(CONTROL, payload, call_generation=call_generation))
+        if self._push(Item(CONTROL, payload, call_generation=call_generation)):
+            self._control += 1
 
     def push_front(self, item: Item) -> None:
         """Put back an item whose send failed (the upstream went away)."""
@@ -223,6 +199,7 @@ class Downlink:
         "_idle",
         "_items",
         "_send",
+        "_send_now",
         "_sending_since",
         "_wake",
         "bytes_out",
@@ -236,11 +213,13 @@ class Downlink:
     def __init__(
         self,
         send: Send,
+        send_now: Callable[[bytes | str], bool] | None = None,
         *,
         max_audio_bytes: int = 2 * 2**20,
         max_items: int = 4000,
     ) -> None:
         self._send = send
+        self._send_now = send_now  # True: sent (compat.SEND_NOW)
         self.max_audio_bytes = max_audio_bytes
         self.max_items = max_items
         self._items: deque[tuple[int, bytes | str]] = deque()
@@ -261,21 +240,40 @@ class Downlink:
     def put(self, payload: bytes | str, *, has_audio: bool = False) -> None:
         """A control/transcript frame (`has_audio`: it also carries model audio): never
         dropped."""
-        if self.closed:
+        kind = MIXED_FRAME if has_audio else CONTROL_FRAME
+        if self.closed or self._sent_now(kind, payload):
             return
         if len(self._items) >= self.max_items:
             raise SessionEnd(EndKind.SLOW_CLIENT)
-        self._items.append((MIXED_FRAME if has_audio else CONTROL_FRAME, payload))
+        self._items.append((kind, payload))
         self._kick()
 
     def put_audio(self, payload: bytes | str) -> None:
-        if self.closed:
+        if self.closed or self._sent_now(AUDIO_FRAME, payload):
             return
         self._items.append((AUDIO_FRAME, payload))
         self._audio_bytes += len(payload)
         while self._audio_bytes > self.max_audio_bytes:
             self._drop_oldest_audio()
         self._kick()
+
+    def _sent_now(self, kind: int, payload: bytes | str) -> bool:
+        """The writer's send, made by the caller while the writer waits (it waits only with
+        nothing queued) and the server can send at once."""
+        if self._send_now is None or not self._wake.waiting() or not self._send_now(payload):
+            return False
+        self._sent(kind, len(payload))
+        return True
+
+    def _sent(self, kind: int, size: int) -> None:
+        self.bytes_out += size  # text frames: characters, close enough
+        if kind:
+            metrics.AUDIO_OUT.inc()
+            if self.first_audio_from:
+                metrics.FIRST_AUDIO_SECONDS.observe(time.monotonic() - self.first_audio_from)
+                self.first_audio_from = 0.0
+        else:
+            metrics.CONTROL_OUT.inc()
 
     def _kick(self) -> None:
         self._idle.clear()
@@ -318,7 +316,6 @@ class Downlink:
 
     async def _run(self) -> None:
         send = self._send
-        audio_out, control_out = metrics.AUDIO_OUT, metrics.CONTROL_OUT
         while True:
             if not self._items:
                 self._idle.set()
@@ -333,14 +330,7 @@ class Downlink:
             await send(payload)
             del payload  # sent: not kept while the writer waits for the next frame
             self._sending_since = 0.0
-            self.bytes_out += size  # text frames: characters, close enough
-            if kind:
-                audio_out.inc()
-                if self.first_audio_from:
-                    metrics.FIRST_AUDIO_SECONDS.observe(time.monotonic() - self.first_audio_from)
-                    self.first_audio_from = 0.0
-            else:
-                control_out.inc()
+            self._sent(kind, size)
 
     async def drain(self, limit: float) -> None:
         """Wait (at most `limit` seconds) until everything queued went to the client."""

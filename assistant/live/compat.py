@@ -75,6 +75,10 @@ SEND_WAIT_SECONDS = 15.0
 # Close, often before a busy client had read it, and aborted (RST): the client saw 1006.
 CLOSE_HANDSHAKE_SECONDS = 5.0
 
+# A server's synchronous send, in the scope's extensions (pastra_site/serve.py's): a frame
+# sent at once (True) where the ASGI send would not wait; BridgeConsumer.send_now.
+SEND_NOW = "pastra.send_now"
+
 # --- Channels -------------------------------------------------------------------------------
 
 
@@ -100,6 +104,7 @@ class BridgeConsumer(AsyncWebsocketConsumer):
         events: `control`) and without a task per message: the client's messages are handled
         in this task, one at a time with control events (`_turn`)."""
         self.scope, self.base_send = scope, send
+        self.send_now = (scope.get("extensions") or {}).get(SEND_NOW)
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self._turn, self._serving = asyncio.Lock(), asyncio.current_task()
         try:

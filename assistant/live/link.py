@@ -11,8 +11,9 @@ session ends with UPSTREAM_UNAVAILABLE (web 4502, Gemini path 1011) instead of a
 
 The reader hands each raw message to the session (`on_message`) and stops reading once the
 handover planner says `handover_now`; the writer drains the bounded uplink, holding items
-while no connection is up. 1007/1008 from Gemini are final (no retry loop), except that a
-refused resume is retried once as a fresh upstream session (recorded `resume_failed`).
+while no connection is up (`send_now` sends for it while it waits idle). 1007/1008 from
+Gemini are final (no retry loop), except that a refused resume is retried once as a fresh
+upstream session (recorded `resume_failed`).
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ from collections.abc import Callable
 
 from assistant import metrics
 from assistant.live import limits
-from assistant.live.buffers import Uplink, Wake
+from assistant.live.buffers import Item, Uplink
 from assistant.live.errors import EndKind, SessionEnd
 from assistant.live.handover import HandoverPlanner
 from assistant.live.recorder import Recorder
 from assistant.live.upstream import Upstream, UpstreamClosed
+from assistant.live.wake import Wake
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +91,7 @@ class UpstreamLink:
         self._turn_resent = False
         self._cut = False
         self._budget = limits.ReconnectBudget()
+        uplink.send_now = self.send_now
 
     def turn_completed(self) -> None:
         """A turn completed on this connection: it is not flapping."""
@@ -249,6 +252,22 @@ class UpstreamLink:
         raise SessionEnd(EndKind.UPSTREAM_UNAVAILABLE)
 
     # --- the writer ---------------------------------------------------------------------------
+
+    def send_now(self, item: Item) -> bool:
+        """The writer's send, made by the caller's task while the writer waits with nothing
+        queued: True if `item` went out (a steady stream takes no task switch per message);
+        False if it must wait its turn (no connection, the transport's buffer is full): the
+        uplink queues it for the writer, which handles it as it would have."""
+        upstream = self._upstream
+        if upstream is None or not self._ready.is_set():
+            return False
+        if item.call_generation >= 0 and item.call_generation != self.generation:
+            return False  # the writer drops it, and says so
+        if not upstream.send_now(item.payload):
+            return False
+        if item.payload is self._turn:
+            self._turn_generation = self.generation
+        return True
 
     async def write(self) -> None:
         uplink = self.uplink

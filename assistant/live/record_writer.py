@@ -12,8 +12,8 @@ from collections import deque
 from django.db import InterfaceError, OperationalError
 
 from assistant import live_view, metrics, services
-from assistant.live.buffers import Wake
 from assistant.live.db import live_db
+from assistant.live.wake import Wake
 from assistant.models import Conversation
 
 logger = logging.getLogger(__name__)

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.protocol import State
 from websockets.proxy import get_proxy
 from websockets.uri import parse_uri
 
@@ -128,6 +129,29 @@ class Upstream:
             await self._ws.send(payload, text=True)
         except ConnectionClosed as exc:
             raise _closed(exc) from None
+
+    def send_now(self, payload: bytes) -> bool:
+        """Send a text message at once where websockets' `send` would not wait either (the
+        connection open, its transport not paused, no fragmented send in progress); else,
+        or if the transport fails, False: `send` it. `send` less its async context manager,
+        a few µs a message (docs/performance.md); tests/live/test_upstream_send.py pins the
+        websockets attributes it reads."""
+        ws = self._ws
+        if (
+            ws.protocol.state is not State.OPEN
+            or ws.paused
+            or ws.send_in_progress is not None
+            or ws.transport.is_closing()
+        ):
+            return False
+        ws.protocol.send_text(payload)
+        try:
+            ws.send_data()
+        except Exception as exc:  # as `send` would: the connection is lost, the item is not
+            ws.set_connection_exc(exc)
+            ws.transport.abort()
+            return False
+        return True
 
     async def recv(self) -> bytes:
         """The next message (raw JSON). Raises UpstreamClosed."""

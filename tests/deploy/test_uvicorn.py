@@ -207,6 +207,19 @@ async def test_a_send_waits_for_the_client_at_most_send_wait_seconds(socket):
     assert closed_with(transport) == (1000, "")
 
 
+async def test_the_fast_send_goes_out_while_writable_and_never_after_a_close(socket):
+    protocol, transport = await socket(lambda send: asyncio.sleep(0))
+    send_now = protocol.scope["extensions"][compat.SEND_NOW]  # what the application finds
+    assert send_now(b"frame")
+    assert send_now("text")
+    protocol.writable.clear()  # the transport holds more than its high-water mark
+    assert not send_now(b"held")  # the application's writer task sends it: `send` waits
+    protocol.writable.set()
+    await protocol.send({"type": "websocket.close", "code": 1000})
+    assert not send_now(b"after the close")
+    assert server_frames(transport.out) == [(2, b"frame"), (1, b"text"), (8, b"\x03\xe8")]
+
+
 # --- the image's uvicorn ------------------------------------------------------------------------
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant.live.buffers import Wake
 from assistant.live.errors import EndKind, SessionEnd
 from assistant.live.tasks import OUTPUT, WORKERS, SessionTasks
+from assistant.live.wake import Wake
 from tests.live.conftest import (
     MODEL,
     gemini_client,

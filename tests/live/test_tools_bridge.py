@@ -76,13 +76,19 @@ def open_meteo(http_routes):
 def upstream_sent(monkeypatch):
     """Every message the bridge sent upstream (parsed), in order."""
     sent: list[dict] = []
-    original = Upstream.send
+    original, original_now = Upstream.send, Upstream.send_now
 
-    async def send(self, payload):
+    async def send(self, payload):  # the writer task's
         await original(self, payload)
         sent.append(orjson.loads(payload))
 
+    def send_now(self, payload):  # the caller's, while the writer waits (link.py)
+        if done := original_now(self, payload):
+            sent.append(orjson.loads(payload))
+        return done
+
     monkeypatch.setattr(Upstream, "send", send)
+    monkeypatch.setattr(Upstream, "send_now", send_now)
     return sent
 
 

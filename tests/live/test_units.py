@@ -3,6 +3,7 @@ bounded buffers, token buckets. No sockets."""
 
 import asyncio
 import base64
+import time
 
 import pytest
 
@@ -12,6 +13,7 @@ from assistant.live.errors import EndKind, SessionEnd
 from assistant.live.gemini import client, errors, server, wire
 from assistant.live.gemini import setup as policy
 from assistant.live.gemini.models import capabilities
+from assistant.metrics import REGISTRY
 
 # --- protocol -------------------------------------------------------------------------------
 
@@ -244,6 +246,35 @@ def test_uplink_control_is_never_dropped_but_bounded():
     assert caught.value.kind is EndKind.RATE_LIMITED
 
 
+async def test_uplink_sends_now_only_when_the_writer_waits_with_nothing_queued():
+    uplink, sent, accept = Uplink(), [], [True]
+    uplink.set_offline(False)
+
+    def send_now(item):
+        if accept[0]:
+            sent.append(item.payload)
+        return accept[0]
+
+    uplink.send_now = send_now
+    uplink.put_audio(b"a0", 100.0)  # no writer waiting yet: queued
+    writer = asyncio.create_task(uplink.get())
+    assert (await asyncio.wait_for(writer, 2)).payload == b"a0"
+    writer = asyncio.create_task(uplink.get())
+    await asyncio.sleep(0)  # the writer waits now
+    uplink.put_audio(b"a1", 100.0)
+    uplink.put_control(b"t1")
+    assert sent == [b"a1", b"t1"]
+    assert (writer.done(), uplink.audio_ms) == (False, 0)
+    accept[0] = False  # the transport is full: the item waits for the writer ...
+    uplink.put_audio(b"a2", 100.0)
+    accept[0] = True  # ... and what comes after it waits behind it, in order
+    uplink.put_video(b"v1")
+    uplink.put_control(b"t2")
+    assert sent == [b"a1", b"t1"]
+    assert (await asyncio.wait_for(writer, 2)).payload == b"a2"
+    assert [uplink.pop().payload for _ in range(len(uplink))] == [b"v1", b"t2"]
+
+
 async def test_downlink_drops_oldest_audio_keeps_control_and_clears_on_barge_in():
     sent = []
     gate = asyncio.Event()
@@ -266,6 +297,45 @@ async def test_downlink_drops_oldest_audio_keeps_control_and_clears_on_barge_in(
     await downlink.drain(1.0)
     task.cancel()
     assert sent == ["t1", "t2"]
+
+
+def relayed(kind: str) -> float:
+    labels = {"direction": "out", "kind": kind}
+    return REGISTRY.get_sample_value("pastra_messages_total", labels) or 0.0
+
+
+async def test_downlink_sends_now_while_its_writer_waits_and_counts_it_as_sent():
+    sent, now, accept = [], [], [True]
+
+    async def send(payload):
+        sent.append(payload)
+
+    def send_now(payload):
+        if accept[0]:
+            now.append(payload)
+        return accept[0]
+
+    downlink = Downlink(send, send_now)
+    downlink.put("early")  # no writer waits yet: queued
+    writer = asyncio.create_task(downlink.run())
+    await downlink.drain(2)
+    await asyncio.sleep(0)  # the writer waits now
+    audio, control = relayed("audio"), relayed("control")
+    downlink.first_audio_from = time.monotonic()
+    downlink.put_audio(b"a1")
+    downlink.put("t1", has_audio=True)  # a mixed frame: counted as audio
+    downlink.put("t2")
+    assert (sent, now) == (["early"], [b"a1", "t1", "t2"])
+    assert (relayed("audio") - audio, relayed("control") - control) == (2, 1)
+    assert downlink.first_audio_from == 0.0  # observed by the first audio sent now
+    assert downlink.take_bytes() == 5 + 2 + 2 + 2
+    accept[0] = False  # the transport is full: the frame waits for the writer ...
+    downlink.put_audio(b"a2")
+    accept[0] = True  # ... and what comes after it waits behind it, in order
+    downlink.put("t3")
+    await downlink.drain(2)
+    writer.cancel()
+    assert (sent, now) == (["early", b"a2", "t3"], [b"a1", "t1", "t2"])
 
 
 async def test_downlink_control_cap_ends_a_stalled_client():
