@@ -2,8 +2,8 @@
 straight to the upstream socket when nothing waits before it, and only then. Over real
 sockets: a websockets server that stops reading (its receive buffer full, the client's
 transport paused) shows that the fast path honours backpressure, keeps the order and loses
-nothing; a live session shows that a steady stream takes the fast path and a burst is whole
-on either path."""
+nothing, and that a peer which stops answering pings is dropped; a live session shows that a
+steady stream takes the fast path and a burst is whole on either path."""
 
 import asyncio
 import contextlib
@@ -13,6 +13,7 @@ import socket
 import pytest
 from websockets.asyncio.server import serve
 
+from assistant.live import upstream as upstream_module
 from assistant.live.upstream import Upstream, UpstreamClosed
 from tests.live.conftest import frames as split
 from tests.live.conftest import spy_sessions, start_web, tone, web_client
@@ -101,6 +102,26 @@ async def test_send_now_refuses_a_closed_connection_and_send_says_why(live_setti
         assert not upstream.send_now(message(0))
         with pytest.raises(UpstreamClosed):
             await upstream.send(message(0))
+
+
+async def test_a_dead_upstream_is_found_by_its_missing_pongs(live_settings, monkeypatch):
+    """Pastra pings the upstream (rarely: Google's pongs are slow, upstream.py) and drops a
+    connection whose pong never comes; a healthy one outlives several pings. Scaled down."""
+    monkeypatch.setattr(upstream_module, "PING_INTERVAL", 0.2)
+    monkeypatch.setattr(upstream_module, "PING_TIMEOUT", 0.5)
+    async with slow_gemini(live_settings) as gemini:
+        healthy = await Upstream.open({"setup": {}})
+        gemini.reading.set()  # it reads, so websockets answers each ping
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(healthy.recv(), 1.5)  # ~7 pings answered, still open
+        await healthy.close()
+    async with slow_gemini(live_settings):
+        dead = await Upstream.open({"setup": {}})
+        dead.send_now(message(0))  # queued for the handler, which never reads: websockets
+        dead.send_now(message(1))  # stops reading the socket, and a ping is never answered
+        with pytest.raises(UpstreamClosed) as closed:
+            await asyncio.wait_for(dead.recv(), 10)
+        assert closed.value.code == 1006  # no pong, then no answer to the keepalive's Close
 
 
 def count_writer_sends(monkeypatch) -> list:
