@@ -140,16 +140,20 @@ class PastraWebSocket(WebSocketsSansIOProtocol):
         """A frame written at once where `send` would not wait (the socket open, the transport
         writable), else False: `send` it. No coroutine, no task switch: the session's
         Downlink sends through it while its writer task waits idle."""
-        if not self.writable.is_set() or self.close_sent or self.disconnected:
+        if not self.writable.is_set() or not self._open():
             return False
-        if self.conn.state is not State.OPEN:
-            return False
-        if type(payload) is bytes:
-            self.conn.send_binary(payload)
-        else:
-            self.conn.send_text(payload.encode())
-        self.transport.write(b"".join(self.conn.data_to_send()))
+        self._write(payload)
         return True
+
+    def _open(self) -> bool:
+        return not (self.close_sent or self.disconnected) and self.conn.state is State.OPEN
+
+    def _write(self, payload: bytes | str) -> None:
+        if isinstance(payload, str):
+            self.conn.send_text(payload.encode())
+        else:
+            self.conn.send_binary(payload)
+        self.transport.write(b"".join(self.conn.data_to_send()))
 
     # --- 2 and 3: sends and closes once the socket is open ------------------------------------
 
@@ -160,15 +164,14 @@ class PastraWebSocket(WebSocketsSansIOProtocol):
             return
         if kind == "websocket.send" and not self.writable.is_set():
             await self._until_writable()
-        if self.close_sent or self.disconnected or self.conn.state is not State.OPEN:
+        if not self._open():
             logger.debug("%s after the WebSocket left OPEN: dropped", kind)
             return
         if kind == "websocket.send":
-            if (data := message.get("bytes")) is not None:
-                self.conn.send_binary(data)
-            elif (text := message.get("text")) is not None:
-                self.conn.send_text(text.encode())
-            self.transport.write(b"".join(self.conn.data_to_send()))
+            if (data := message.get("bytes")) is None:
+                data = message.get("text")
+            if data is not None:
+                self._write(data)
             return
         code = message.get("code") or 1000
         reason = (message.get("reason") or "").encode()[:MAX_REASON_BYTES]
